@@ -1,0 +1,39 @@
+import os
+import sys
+from fractions import Fraction
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from media import write_video  # noqa: E402
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """A 12-frame 64x48 h264 mp4 with AAC audio, a title and a rotation."""
+    path = tmp_path / "in.mp4"
+    write_video(path, 12, (64, 48), audio=True, metadata={"title": "test clip"}, rotation=90)
+    return path
+
+
+@pytest.fixture
+def vfr_clip(tmp_path):
+    path = tmp_path / "vfr.mp4"
+    pts = [0, 40, 80, 200, 240, 400, 410, 420, 600, 640]
+    write_video(path, len(pts), (64, 48), pts=pts, time_base=Fraction(1, 1000), audio=True)
+    return path, [p / 1000 for p in pts]
+
+
+@pytest.fixture
+def cli():
+    from typer.testing import CliRunner
+
+    from vdeblur.cli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke

@@ -1,0 +1,111 @@
+"""Make small test videos with PyAV (no network, nothing committed)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Sequence
+
+import av
+import numpy as np
+
+
+def pattern(i: int, h: int, w: int, depth: int = 8) -> np.ndarray:
+    """A moving, textured RGB frame that differs from frame to frame."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = 0.5 + 0.5 * np.sin((x + 3 * i) / 5.0)
+    g = 0.5 + 0.5 * np.cos((y - 2 * i) / 7.0)
+    b = ((x // 8 + y // 8 + i) % 2).astype(np.float32) * 0.8 + 0.1
+    img = np.stack([r, g, b], -1)
+    peak = 65535 if depth > 8 else 255
+    return (img * peak).round().astype(np.uint16 if depth > 8 else np.uint8)
+
+
+def write_video(
+    path,
+    n: int = 12,
+    size: tuple[int, int] = (64, 48),
+    *,
+    fps: int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    audio: bool = False,
+    subtitles: bool = False,
+    rotation: int = 0,
+    metadata: dict[str, str] | None = None,
+    frames: Sequence[np.ndarray] | None = None,
+    options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
+) -> list[np.ndarray]:
+    """Write a video and return the RGB frames that went in. ``pts`` gives VFR timestamps."""
+    w, h = size
+    depth = 16 if "10" in pix_fmt or "12" in pix_fmt else 8
+    src = list(frames) if frames is not None else [pattern(i, h, w, depth) for i in range(n)]
+    with av.open(str(path), "w", container_options=container_options or {}) as c:
+        for k, v in (metadata or {}).items():
+            c.metadata[k] = v
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        tb = time_base or Fraction(1, fps * 100)
+        s.time_base = tb
+        s.codec_context.time_base = tb
+        s.options = options or {"preset": "ultrafast", "crf": "10"} if codec.startswith("libx26") else options or {}
+        if rotation:
+            s.set_display_rotation(rotation)
+        a = None
+        if audio:
+            a = c.add_stream("aac", rate=48000)
+            a.layout = "stereo"
+        sub = c.add_stream("mov_text") if subtitles else None
+        for i, img in enumerate(src):
+            fmt = "rgb48le" if img.dtype == np.uint16 else "rgb24"
+            f = av.VideoFrame.from_ndarray(img, format=fmt)
+            f.pts = pts[i] if pts is not None else round(i / fps / tb)
+            f.time_base = tb
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+        if a is not None:
+            dur = len(src) / fps
+            n_samples = int(48000 * dur)
+            t = np.arange(n_samples) / 48000
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for start in range(0, n_samples, 1024):
+                chunk = np.stack([tone[start : start + 1024]] * 2)
+                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
+                af.sample_rate = 48000
+                af.pts = start
+                for p in a.encode(af):
+                    c.mux(p)
+            for p in a.encode():
+                c.mux(p)
+        del sub
+    return src
+
+
+def read_video(path) -> dict:
+    """Frames (RGB), pts in seconds, and stream facts of a video file."""
+    out: dict = {"frames": [], "times": [], "audio_packets": 0}
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        out.update(
+            width=v.codec_context.width,
+            height=v.codec_context.height,
+            pix_fmt=v.codec_context.format.name,
+            metadata=dict(c.metadata),
+            types=[s.type for s in c.streams],
+            codecs=[s.codec_context.name for s in c.streams],
+            rotation=0,
+        )
+        for i, f in enumerate(c.decode(v)):
+            if i == 0:
+                out["rotation"] = int(round(f.rotation or 0))
+            fmt = "rgb48le" if f.format.components[0].bits > 8 else "rgb24"
+            out["frames"].append(f.to_ndarray(format=fmt))
+            out["times"].append(float(f.pts * f.time_base))
+    with av.open(str(path)) as c:
+        if c.streams.audio:
+            out["audio_packets"] = sum(1 for p in c.demux(c.streams.audio[0]) if p.size)
+    return out

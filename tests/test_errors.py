@@ -1,0 +1,157 @@
+"""Every error kind: one clear line on stderr, its exit code, and no output left behind."""
+
+import os
+import shutil
+
+import pytest
+
+from media import write_video
+
+
+def files_in(d):
+    return sorted(p.name for p in d.iterdir())
+
+
+def check(r, code, text):
+    assert r.exit_code == code, r.output
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    assert text in lines[0], lines[0]
+    assert "Traceback" not in r.output
+
+
+def test_missing_input(cli, tmp_path):
+    check(cli("run", tmp_path / "nope.mp4", "-o", tmp_path / "o.mp4"), 3, "input not found")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_directory_input(cli, tmp_path):
+    check(cli("run", tmp_path, "-o", tmp_path / "o.mp4"), 3, "is a directory")
+
+
+def test_not_a_video(cli, tmp_path):
+    p = tmp_path / "notes.mp4"
+    p.write_text("this is not a video\n" * 50)
+    check(cli("run", p, "-o", tmp_path / "o.mp4"), 3, "cannot read")
+    assert files_in(tmp_path) == ["notes.mp4"]
+
+
+def test_empty_file(cli, tmp_path):
+    p = tmp_path / "empty.mp4"
+    p.write_bytes(b"")
+    check(cli("run", p, "-o", tmp_path / "o.mp4"), 3, "empty")
+
+
+def test_audio_only(cli, tmp_path):
+    import av
+    import numpy as np
+
+    p = tmp_path / "audio.m4a"
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("aac", rate=48000)
+        for i in range(10):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 48000, i * 1024
+            for pkt in s.encode(f):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    check(cli("run", p, "-o", tmp_path / "o.mp4"), 3, "no video stream")
+    assert files_in(tmp_path) == ["audio.m4a"]
+
+
+def test_unknown_method(cli, clip, tmp_path):
+    check(cli("run", clip, "-o", tmp_path / "o.mp4", "--method", "nope"), 2, "unknown method 'nope'")
+
+
+@pytest.mark.parametrize("psf", ["motion:x", "gauss:2", "motion:9", "gaussian:-1"])
+def test_bad_psf(cli, clip, tmp_path, psf):
+    check(cli("run", clip, "-o", tmp_path / "o.mp4", "--method", "wiener", "--psf", psf), 2, "psf")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_bad_device_and_precision(cli, clip, tmp_path):
+    check(cli("run", clip, "-o", tmp_path / "o.mp4", "--device", "tpu"), 2, "--device")
+    check(cli("run", clip, "-o", tmp_path / "o.mp4", "--precision", "fp8"), 2, "--precision")
+
+
+def test_output_exists_needs_force(cli, clip, tmp_path):
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"keep me")
+    check(cli("run", clip, "-o", out), 4, "--force")
+    assert out.read_bytes() == b"keep me"
+    r = cli("run", clip, "-o", out, "--force", "--method", "identity")
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 100
+
+
+def test_output_equals_input(cli, clip, tmp_path):
+    before = clip.read_bytes()
+    check(cli("run", clip, "-o", clip, "--force"), 4, "is the input")
+    assert clip.read_bytes() == before
+
+
+def test_unwritable_output(cli, clip, tmp_path):
+    check(cli("run", clip, "-o", tmp_path / "missing" / "o.mp4"), 4, "does not exist")
+    if os.path.isdir("/proc/self"):  # a folder nobody, not even root, can create files in
+        check(cli("run", clip, "-o", "/proc/self/vdeblur-out.mp4", "--method", "identity"), 4, "cannot write")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores permissions
+            pytest.skip("running as root: permissions are not enforced")
+        check(cli("run", clip, "-o", ro / "o.mp4"), 4, "not writable")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_unknown_container(cli, clip, tmp_path):
+    check(cli("run", clip, "-o", tmp_path / "o.notavideo", "--method", "identity"), 4, "container")
+    assert files_in(tmp_path) == ["in.mp4"]
+
+
+def test_reference_size_mismatch(cli, clip, tmp_path):
+    ref = tmp_path / "ref.mp4"
+    write_video(ref, 12, (32, 24))
+    check(cli("run", clip, "-o", tmp_path / "o.mp4", "--reference", ref), 3, "reference size")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_reference_count_mismatch(cli, clip, tmp_path):
+    ref = tmp_path / "ref.mp4"
+    write_video(ref, 9, (64, 48))
+    check(cli("run", clip, "-o", tmp_path / "o.mp4", "--reference", ref), 3, "frames")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_truncated_input_reports_lost_frames(cli, tmp_path):
+    full = tmp_path / "full.mp4"
+    write_video(full, 40, (64, 48), container_options={"movflags": "faststart"})
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    out = tmp_path / "o.mp4"
+    r = cli("run", cut, "-o", out, "--method", "identity", "--json")
+    check(r, 6, "lost")
+    import re
+
+    m = re.search(r"(\d+) frames decoded of 40 expected, (\d+) lost", r.stderr)
+    assert m, r.stderr
+    decoded, lost = int(m.group(1)), int(m.group(2))
+    assert 0 < decoded < 40 and decoded + lost == 40
+    from media import read_video
+
+    assert len(read_video(out)["frames"]) == decoded  # every decodable frame, nothing invented
+
+
+def test_internal_error_one_line_and_debug_traceback(cli, clip, tmp_path, monkeypatch):
+    import vdeblur.restore
+
+    def boom(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(vdeblur.restore, "restore_video", boom)
+    check(cli("run", clip, "-o", tmp_path / "o.mp4"), 1, "internal error: RuntimeError: boom")
+    r = cli("--debug", "run", clip, "-o", tmp_path / "o.mp4")
+    assert isinstance(r.exception, RuntimeError)  # --debug lets the traceback through

@@ -1,0 +1,108 @@
+"""`vdeblur classify IN`: which frames are blurred."""
+
+from __future__ import annotations
+
+import csv
+from typing import Optional
+
+import typer
+
+from vdeblur.cli import common
+from vdeblur.cli.output import Progress, json_line, print_table
+
+
+def blurred_runs(labels: list[bool]) -> list[tuple[int, int]]:
+    """[(first, last), ...] of the runs of consecutive blurred frames."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i, b in enumerate(labels + [False]):
+        if b and start is None:
+            start = i
+        elif not b and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    return runs
+
+
+def classify_video(path: str, select: str = "laplacian", every: int = 1, threshold: float | None = None,
+                   on_decision=None) -> dict:
+    """Score and label every frame of ``path``; returns the summary dict."""
+    from vdeblur.io.reader import Frame, VideoReader
+    from vdeblur.select import make_selector
+
+    sel = make_selector(select, threshold=threshold, every=every)
+    labels: list[bool] = []
+    with VideoReader(path, copy_streams=False) as reader:
+        times: dict[int, float | None] = {}
+
+        def out(decisions) -> None:
+            for d in decisions:
+                labels.append(bool(d.blurred))
+                if on_decision is not None:
+                    on_decision(d, times.pop(d.index))
+
+        for item in reader.items():
+            if isinstance(item, Frame):
+                times[item.index] = item.time
+                out(sel.push(item.index, item.luma() if sel.needs_score(item.index) else None))
+        out(sel.flush())
+        lost = reader.stats.lost(reader.info)
+    n = len(labels)
+    runs = blurred_runs(labels)
+    return {
+        "frames": n,
+        "blurred": sum(labels),
+        "blurred_fraction": (sum(labels) / n) if n else 0.0,
+        "runs": [list(r) for r in runs],
+        "lost": lost,
+    }
+
+
+def classify(
+    input: str = typer.Argument(..., help="Input video."),
+    select: str = common.SELECT,
+    select_every: int = common.SELECT_EVERY,
+    threshold: Optional[float] = common.THRESHOLD,
+    csv_path: Optional[str] = typer.Option(None, "--csv", help="Also write frame,pts,blur_score,blurred to this CSV file."),
+    json: bool = common.JSON,
+) -> None:
+    """Per-frame blur score and label, then a summary (blurred fraction, runs of blurred frames)."""
+    from vdeblur.errors import DamagedInputError, OutputError
+
+    rows: list[list] = []
+    fh = None
+    writer = None
+    if csv_path:
+        try:
+            fh = open(csv_path, "w", newline="")
+        except OSError as e:
+            raise OutputError(f"cannot write {csv_path}: {e.strerror}") from e
+        writer = csv.writer(fh)
+        writer.writerow(["frame", "pts", "blur_score", "blurred"])
+    progress = Progress(enabled=not json, label="classifying")
+    progress.start(None)
+
+    def on_decision(d, t) -> None:
+        row = {"frame": d.index, "pts": t, "blur_score": d.score, "blurred": bool(d.blurred)}
+        if json:
+            json_line(row)
+        else:
+            rows.append(list(row.values()))
+            progress.advance(0.0)
+        if writer is not None:
+            writer.writerow(["" if v is None else v for v in row.values()])
+
+    try:
+        summary = classify_video(input, select, select_every, threshold, on_decision)
+    finally:
+        progress.stop()
+        if fh is not None:
+            fh.close()
+    if json:
+        json_line({"summary": summary})
+    else:
+        print_table("blur per frame", ["frame", "pts", "blur_score", "blurred"], rows)
+        runs = ", ".join(f"{a}-{b}" for a, b in summary["runs"]) or "none"
+        print(f"{summary['blurred']}/{summary['frames']} frames blurred ({100 * summary['blurred_fraction']:.1f} %); runs: {runs}")
+    if summary["lost"]:
+        raise DamagedInputError(f"input is damaged: {summary['lost']} frames could not be decoded and were not classified")

@@ -1,0 +1,346 @@
+"""The threads and queues a frame travels through, and the frame accounting.
+
+    reader thread --q_in--> engine (this thread): select -> window -> batch -> restore --q_out--> writer thread
+
+Every queue is bounded, so memory does not grow with the length of the video: the engine holds
+at most the selector's look-ahead, the method's window and one batch. Frames leave in input
+order with their source timestamps; non-video packets travel with them in demux order.
+Frames out == frames in, always (checked at the end).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from vdeblur.errors import InputError, InternalError
+from vdeblur.io.reader import CopyPacket, Frame
+
+_END = object()
+
+
+@dataclass
+class FrameResult:
+    frame: int
+    pts: float | None
+    blur_score: float | None
+    blurred: bool
+    restored: bool
+    ms: float
+    psnr: float | None = None
+    ssim: float | None = None
+    psnr_input: float | None = None
+    ssim_input: float | None = None
+
+
+@dataclass
+class Summary:
+    frames: int = 0
+    restored: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    psnr: float | None = None
+    ssim: float | None = None
+    psnr_input: float | None = None
+    ssim_input: float | None = None
+    restore_ms: list[float] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        keys = ("frames", "restored", "seconds", "fps", "psnr", "ssim", "psnr_input", "ssim_input")
+        return {k: getattr(self, k) for k in keys}
+
+
+class _Stage:
+    """A frame on its way: decided, then possibly restored, then emitted."""
+
+    __slots__ = ("frame", "score", "blurred", "out", "done", "ms")
+
+    def __init__(self, frame: Frame):
+        self.frame = frame
+        self.score: float | None = None
+        self.blurred = False
+        self.out: np.ndarray | None = None
+        self.done = False
+        self.ms = 0.0
+
+
+def _pump(source: Iterator[Any], q: "queue.Queue[Any]", stop: threading.Event, errors: list) -> None:
+    """Reader thread: move items into a bounded queue until the source ends or we are stopped."""
+    try:
+        for item in source:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+    except BaseException as e:  # noqa: BLE001 - handed to the main thread
+        errors.append(e)
+    finally:
+        while not stop.is_set():
+            try:
+                q.put(_END, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+
+
+def reflect(i: int, last: int) -> int:
+    """Reflect index ``i`` into [0, last] (as the window's ends are padded)."""
+    if last <= 0:
+        return 0
+    while i < 0 or i > last:
+        i = -i if i < 0 else 2 * last - i
+    return i
+
+
+class Engine:
+    """Streams frames from ``items`` through selector and method into ``writer``.
+
+    ``restorer`` has ``restore(windows, state) -> (frames, state)``; the method's needs
+    (past, future, recurrent) come from ``restorer.method``.
+    """
+
+    def __init__(
+        self,
+        restorer: Any,
+        selector: Any,
+        *,
+        batch_size: int = 1,
+        reference: Iterator[np.ndarray] | None = None,
+        metrics: Callable[[np.ndarray, np.ndarray], tuple[float, float]] | None = None,
+        on_result: Callable[[FrameResult], None] | None = None,
+        queue_size: int = 8,
+    ):
+        m = restorer.method
+        self.restorer = restorer
+        self.identity = bool(getattr(m, "is_identity", False))
+        self.past, self.future, self.recurrent = m.past, m.future, m.recurrent
+        self.selector = selector
+        self.batch_size = 1 if self.recurrent else max(1, batch_size)
+        self.reference = reference
+        self.metrics = metrics
+        self.on_result = on_result
+        self.queue_size = queue_size
+        # most frames held between decision and emission before a partial batch is forced
+        self.hold_limit = self.batch_size + self.future + 2
+
+    # -- public --------------------------------------------------------------------------------
+    def run(self, items: Iterator[Any], write_frame: Callable, write_packet: Callable) -> Summary:
+        q_in: queue.Queue[Any] = queue.Queue(self.queue_size)
+        q_out: queue.Queue[Any] = queue.Queue(self.queue_size)
+        stop = threading.Event()
+        reader_errors: list[BaseException] = []
+        writer_errors: list[BaseException] = []
+        reader = threading.Thread(target=_pump, args=(items, q_in, stop, reader_errors), daemon=True)
+        writer = threading.Thread(
+            target=self._write_loop, args=(q_out, write_frame, write_packet, stop, writer_errors), daemon=True
+        )
+        self.summary = Summary()
+        self._psnr: list[float] = []
+        self._ssim: list[float] = []
+        self._psnr_in: list[float] = []
+        self._ssim_in: list[float] = []
+        self._frames_in = 0
+        self._frames_written = [0]
+        t0 = time.perf_counter()
+        reader.start()
+        writer.start()
+        try:
+            self._engine_loop(q_in, q_out, stop, writer_errors)
+            self._put(q_out, _END, stop, writer_errors)
+            writer.join()
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            stop.set()
+            reader.join(timeout=5)
+            writer.join(timeout=5)
+        for errs in (writer_errors, reader_errors):
+            if errs:
+                raise errs[0]
+        s = self.summary
+        s.seconds = time.perf_counter() - t0
+        s.fps = s.frames / s.seconds if s.seconds > 0 else 0.0
+        s.psnr, s.ssim = _mean(self._psnr), _mean(self._ssim)
+        s.psnr_input, s.ssim_input = _mean(self._psnr_in), _mean(self._ssim_in)
+        if self._frames_written[0] != self._frames_in or s.frames != self._frames_in:
+            raise InternalError(
+                f"frame accounting failed: {self._frames_in} in, {s.frames} emitted, "
+                f"{self._frames_written[0]} written"
+            )
+        return s
+
+    # -- threads -------------------------------------------------------------------------------
+    @staticmethod
+    def _put(q: "queue.Queue[Any]", item: Any, stop: threading.Event, errors: list) -> None:
+        while True:
+            if errors:
+                raise errors[0]
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if stop.is_set():
+                    raise InternalError("pipeline stopped")
+
+    def _write_loop(self, q: "queue.Queue[Any]", write_frame: Callable, write_packet: Callable,
+                    stop: threading.Event, errors: list) -> None:
+        try:
+            while True:
+                try:
+                    item = q.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():
+                        return
+                    continue
+                if item is _END:
+                    return
+                if isinstance(item, CopyPacket):
+                    write_packet(item)
+                else:
+                    frame, out = item
+                    write_frame(frame, out)
+                    self._frames_written[0] += 1
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+            stop.set()
+
+    # -- the engine ----------------------------------------------------------------------------
+    def _engine_loop(self, q_in: "queue.Queue[Any]", q_out: "queue.Queue[Any]", stop: threading.Event,
+                     writer_errors: list) -> None:
+        pending: deque[Any] = deque()  # _Stage or CopyPacket, in input order
+        undecided: deque[_Stage] = deque()  # waiting for the selector
+        decided: deque[_Stage] = deque()  # decided, waiting for their window (future frames)
+        history: deque[_Stage] = deque()  # frames kept for windows (past and future neighbours)
+        batch: list[_Stage] = []
+        self._state: Any = None
+        self._last_restored = -2
+        sel = self.selector
+
+        def emit() -> None:
+            while pending and (isinstance(pending[0], CopyPacket) or pending[0].done):
+                st = pending.popleft()
+                if isinstance(st, CopyPacket):
+                    self._put(q_out, st, stop, writer_errors)
+                else:
+                    self._finish(st)
+                    self._put(q_out, (st.frame, st.out), stop, writer_errors)
+
+        def on_decisions(decisions: list) -> None:
+            for d in decisions:
+                st = undecided.popleft()
+                if st.frame.index != d.index:
+                    raise InternalError(f"selector answered frame {d.index}, expected {st.frame.index}")
+                st.score, st.blurred = d.score, bool(d.blurred)
+                decided.append(st)
+                history.append(st)
+
+        def schedule(end: bool) -> None:
+            """Give every decided frame whose window is complete to the batch (or pass it)."""
+            last = history[-1].frame.index if (end and history) else None
+            while decided:
+                st = decided[0]
+                t = st.frame.index
+                if not end and (not history or history[-1].frame.index < t + self.future):
+                    break
+                decided.popleft()
+                if not st.blurred or self.identity:
+                    st.done = True
+                    if self.recurrent:
+                        self._state = None  # the chain of restored frames is broken
+                else:
+                    lim = last if last is not None else t + self.future
+                    by_index = {h.frame.index: h for h in history}
+                    window = [by_index[reflect(t + k, lim)].frame.rgb() for k in range(-self.past, self.future + 1)]
+                    batch.append((st, window))
+                    if len(batch) >= self.batch_size:
+                        self._run_batch(batch)
+                # drop history no window will need again
+                while history and history[0].frame.index < t + 1 - self.past:
+                    history.popleft()
+            held = sum(1 for p in pending if not isinstance(p, CopyPacket) and not p.done)
+            if batch and (end or held > self.hold_limit):
+                self._run_batch(batch)
+
+        while True:
+            try:
+                item = q_in.get(timeout=0.1)
+            except queue.Empty:
+                if writer_errors:
+                    raise writer_errors[0]
+                continue
+            if item is _END:
+                break
+            if isinstance(item, CopyPacket):
+                pending.append(item)
+                emit()
+                continue
+            self._frames_in += 1
+            st = _Stage(item)
+            pending.append(st)
+            undecided.append(st)
+            gray = item.luma() if sel.needs_score(item.index) else None
+            on_decisions(sel.push(item.index, gray))
+            schedule(end=False)
+            emit()
+        on_decisions(sel.flush())
+        if undecided:
+            raise InternalError(f"selector left {len(undecided)} frames undecided")
+        schedule(end=True)
+        if batch:
+            self._run_batch(batch)
+        emit()
+        if pending:
+            raise InternalError(f"{len(pending)} items were never emitted")
+
+    def _run_batch(self, batch: list) -> None:
+        stages = [st for st, _ in batch]
+        if self.recurrent and stages[0].frame.index != self._last_restored + 1:
+            self._state = None
+        t0 = time.perf_counter()
+        outs, self._state = self.restorer.restore([w for _, w in batch], self._state)
+        ms = (time.perf_counter() - t0) * 1000 / len(stages)
+        for st, out in zip(stages, outs):
+            st.out, st.ms, st.done = out, ms, True
+        self._last_restored = stages[-1].frame.index
+        batch.clear()
+
+    def _finish(self, st: _Stage) -> None:
+        """Account for an emitted frame: metrics against the reference, the result callback."""
+        s = self.summary
+        s.frames += 1
+        restored = st.out is not None
+        s.restored += restored
+        if restored:
+            s.restore_ms.append(st.ms)
+        r = FrameResult(st.frame.index, st.frame.time, st.score, st.blurred, restored, round(st.ms, 3))
+        if self.reference is not None and self.metrics is not None:
+            ref = next(self.reference, None)
+            if ref is None:
+                raise InputError(f"reference has fewer frames than the input (ended before frame {st.frame.index})")
+            inp = st.frame.rgb()
+            r.psnr_input, r.ssim_input = self.metrics(inp, ref)
+            r.psnr, r.ssim = self.metrics(st.out, ref) if restored else (r.psnr_input, r.ssim_input)
+            self._psnr.append(r.psnr)
+            self._ssim.append(r.ssim)
+            self._psnr_in.append(r.psnr_input)
+            self._ssim_in.append(r.ssim_input)
+        if self.on_result is not None:
+            self.on_result(r)
+
+
+def _mean(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    return math.fsum(xs) / len(xs)

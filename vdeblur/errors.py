@@ -1,0 +1,57 @@
+"""Error kinds. Each kind has one exit code; the CLI maps them in one table (cli/app.py).
+
+| code | kind            | meaning                                                            |
+|------|-----------------|--------------------------------------------------------------------|
+| 0    | -               | success                                                            |
+| 1    | InternalError   | a bug in vdeblur (please report it, run with --debug)              |
+| 2    | UsageError      | bad options: unknown method, bad --psf, conflicting flags           |
+| 3    | InputError      | input missing, not a video, no video stream, empty, bad reference  |
+| 4    | OutputError     | output exists (no --force), equals input, cannot be written        |
+| 5    | WeightsError    | weights missing, corrupt, or sha256 mismatch                       |
+| 6    | DamagedInputError | input was damaged: output written from the frames that decoded, the lost count said |
+| 130  | -               | interrupted (Ctrl-C / SIGTERM); no output left behind              |
+"""
+
+from __future__ import annotations
+
+
+class VdeblurError(Exception):
+    """Base of every error vdeblur reports to a user as one line."""
+
+    exit_code = 1
+    label = "error"
+
+
+class InternalError(VdeblurError):
+    exit_code = 1
+    label = "internal error"
+
+
+class UsageError(VdeblurError):
+    exit_code = 2
+    label = "usage error"
+
+
+class InputError(VdeblurError):
+    exit_code = 3
+    label = "input error"
+
+
+class OutputError(VdeblurError):
+    exit_code = 4
+    label = "output error"
+
+
+class WeightsError(VdeblurError):
+    exit_code = 5
+    label = "weights error"
+
+
+class DamagedInputError(VdeblurError):
+    """Raised after a run finished on a damaged input: the output holds every frame that decoded."""
+
+    exit_code = 6
+    label = "damaged input"
+
+
+EXIT_INTERRUPTED = 130

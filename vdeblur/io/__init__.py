@@ -1,0 +1,1 @@
+"""Video input and output: PyAV reader/writer and the ffmpeg subprocess backend."""

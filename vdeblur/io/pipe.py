@@ -1,0 +1,222 @@
+"""The ffmpeg subprocess backend (``--io ffmpeg``).
+
+Two ``ffmpeg`` processes, command lines built with ffmpeg-python:
+
+    decoder: IN (file or stdin) -> NUT on its stdout: raw RGB video + audio/subtitles copied
+    encoder: NUT on its stdin  -> OUT (file, or stdout): any encoder the binary has, streams copied
+
+NUT carries every frame's timestamp, so VFR survives, and the copied packets travel inside
+it in demux order. vdeblur's own reader and writer (PyAV) read and write the NUT streams, so
+the engine sees exactly the same items as with the PyAV backend. The binary comes from PATH,
+else from the imageio-ffmpeg package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections import deque
+from typing import Any
+
+from vdeblur.errors import InputError, OutputError, UsageError
+from vdeblur.io.probe import VideoInfo, check_input_path
+from vdeblur.io.reader import VideoReader
+from vdeblur.io.writer import VideoWriter, temp_path_for
+
+# accurate rounding in the RGB <-> YUV conversions, or every frame drifts by a level or two
+SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
+
+
+def ffmpeg_exe() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:
+        raise UsageError(
+            "--io ffmpeg needs an ffmpeg binary: none on PATH and imageio-ffmpeg is not installed "
+            "(apt-get install ffmpeg, or pip install imageio-ffmpeg)"
+        ) from None
+
+
+class _StderrTail:
+    """Keep the last lines a process writes to stderr (to explain its failure in one line)."""
+
+    def __init__(self, stream: Any):
+        self.lines: deque[str] = deque(maxlen=20)
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").strip()
+            if line:
+                self.lines.append(line)
+
+    def last(self) -> str:
+        self.thread.join(timeout=2)
+        return self.lines[-1] if self.lines else "no message"
+
+
+def _probe_file(path: str) -> tuple[VideoInfo | None, float | None]:
+    """Container facts NUT does not carry (frame count, rotation, metadata) and the first frame's
+    time, from the file itself (nothing for stdin)."""
+    if path == "-":
+        return None, None
+    with VideoReader(path, copy_streams=False) as r:
+        first = next((it.time for it in r.items() if hasattr(it, "av_frame")), None)
+        return r.info, first
+
+
+class PipeReader(VideoReader):
+    def __init__(self, source: str):
+        import ffmpeg
+
+        check_input_path(source)
+        probed, self.first_time = _probe_file(source)
+        self.ts_offset = 0.0  # NUT cannot hold negative times: ffmpeg shifts them; undone on output
+        stream = ffmpeg.input("pipe:" if source == "-" else source, noautorotate=None, copyts=None)
+        out = ffmpeg.output(
+            stream["v:0"], stream["a?"], stream["s?"], "pipe:", f="nut",
+            **{"c:v": "rawvideo", "c:a": "copy", "enc_time_base:v": "demux",
+               "c:s": "copy", "fps_mode": "passthrough", "map_metadata": "0"},
+        )
+        cmd = out.compile(cmd=ffmpeg_exe())
+        cmd[1:1] = ["-nostdin", "-hide_banner", "-v", "error", "-sws_flags", SWS_FLAGS]
+        if source == "-":
+            cmd.remove("-nostdin")
+        self.proc = subprocess.Popen(
+            cmd, stdin=sys.stdin.buffer if source == "-" else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.err = _StderrTail(self.proc.stderr)
+        try:
+            super().__init__(self.proc.stdout, format="nut",
+                             name="<stdin>" if source == "-" else source)
+        except InputError:
+            self.proc.kill()
+            self.proc.wait()
+            raise InputError(f"ffmpeg cannot read {source}: {self.err.last()}") from None
+        if probed is not None:
+            self.info.frames = probed.frames
+            self.info.duration = probed.duration
+            self.info.rotation = probed.rotation
+            self.info.color = probed.color
+            self.info.metadata = probed.metadata or self.info.metadata
+            self.info.pix_fmt = probed.pix_fmt
+            self.info.bit_depth = probed.bit_depth
+        self._rotation = self.info.rotation
+
+    def _frame(self, f: Any):
+        if self.stats.decoded == 0 and self.first_time is not None and f.pts is not None:
+            self.ts_offset = float(f.pts * f.time_base) - self.first_time
+        fr = super()._frame(f)
+        self.info.rotation = self._rotation  # NUT has no display matrix: keep the probed one
+        return fr
+
+    def close(self) -> None:
+        super().close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.returncode not in (0, None, -9) and not self.stats.demux_error:
+            self.stats.demux_error = f"ffmpeg: {self.err.last()}"
+
+
+def open_pipe_reader(source: str) -> PipeReader:
+    return PipeReader(source)
+
+
+class PipeWriter(VideoWriter):
+    """Writes NUT (raw video + copied packets) into an ffmpeg encoder process."""
+
+    def __init__(self, out: str, info: VideoInfo, reader: VideoReader, *, codec: str, crf: int | None,
+                 preset: str | None, pix_fmt: str, format: str | None):
+        self.final = out
+        self.out_tmp: str | None = None
+        self.reader = reader
+        self.proc: Any = None
+        self.enc_args = dict(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, format=format)
+        raw_info = VideoInfo(**{**vars(info), "rotation": 0})
+        # frames cross the pipe already in the output's pixel format: the colour conversion is
+        # vdeblur's own (as with --io pyav), and pass-through frames are not converted at all
+        super().__init__(None, raw_info, copy_streams=reader.copy, codec="rawvideo", crf=None,
+                         pix_fmt=pix_fmt, format="nut")
+
+    def _open(self) -> None:
+        """Start the encoder at the first frame, once rotation and timestamp offset are known."""
+        import ffmpeg
+
+        a = self.enc_args
+        codec, crf, preset, pix_fmt, format = a["codec"], a["crf"], a["preset"], a["pix_fmt"], a["format"]
+        out, info = self.final, self.reader.info
+        self.out_tmp = None if out == "-" else temp_path_for(out)
+        in_opts: dict[str, Any] = {"f": "nut", "copyts": None, "noautorotate": None}
+        if info.rotation:
+            in_opts["display_rotation:v:0"] = str(info.rotation)
+        offset = getattr(self.reader, "ts_offset", 0.0)
+        if offset:
+            in_opts["itsoffset"] = f"{-offset:.9f}"
+        enc: dict[str, Any] = {"c:v": codec, "pix_fmt": pix_fmt, "c:a": "copy", "c:s": "copy",
+                               "fps_mode": "passthrough", "map_metadata": "0",
+                               "avoid_negative_ts": "disabled", "enc_time_base:v": "demux"}  # keep source times, as --io pyav does
+        if crf is not None:
+            enc["crf"] = str(crf)
+            if codec in ("libvpx-vp9", "libvpx"):
+                enc["b:v"] = "0"
+        if preset:
+            enc["preset"] = preset
+        if format or out == "-":
+            enc["f"] = format or "matroska"
+        src = ffmpeg.input("pipe:", **in_opts)
+        dest = "pipe:" if out == "-" else self.out_tmp
+        cmd = ffmpeg.output(src["v"], src["a?"], src["s?"], dest, **enc).compile(cmd=ffmpeg_exe())
+        cmd[1:1] = ["-hide_banner", "-v", "error", "-y", "-sws_flags", SWS_FLAGS]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=sys.stdout.buffer if out == "-" else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.err = _StderrTail(self.proc.stderr)
+        self.target = self.proc.stdin
+        super()._open()
+
+    @property
+    def name(self) -> str:
+        return self.final
+
+    def commit(self) -> None:
+        try:
+            super().commit()  # flush the NUT muxer
+            self.proc.stdin.close()
+        except (OutputError, OSError) as e:
+            self.abort()
+            raise OutputError(f"ffmpeg encoder failed: {self.err.last()}") from e
+        code = self.proc.wait()
+        if code != 0:
+            self.abort()
+            raise OutputError(f"ffmpeg encoder failed ({code}): {self.err.last()}")
+        if self.out_tmp is not None:
+            os.replace(self.out_tmp, self.final)
+            self.out_tmp = None
+
+    def abort(self) -> None:
+        super().abort()
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.out_tmp and os.path.exists(self.out_tmp):
+            os.remove(self.out_tmp)
+        self.out_tmp = None
+
+
+def open_pipe_writer(out: str, inp: str, info: VideoInfo, reader: VideoReader, *, codec: str, crf: int | None,
+                     preset: str | None, pix_fmt: str, format: str | None, force: bool) -> PipeWriter:
+    return PipeWriter(out, info, reader, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, format=format)

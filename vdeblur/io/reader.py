@@ -1,0 +1,177 @@
+"""PyAV demux/decode -> a stream of Frame and CopyPacket items, in demux order.
+
+Video frames are decoded (thread_type AUTO); audio, subtitle and data packets are passed on as
+they are, so the writer can copy them without re-encoding, interleaved as in the source.
+A damaged input is decoded as far as it can be; ``stats`` says how many frames were lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, BinaryIO, Iterator
+
+import av
+import numpy as np
+
+from vdeblur.errors import InputError
+from vdeblur.io.probe import VideoInfo, check_input_path, info_from_container
+
+
+@dataclass
+class Frame:
+    """One decoded video frame. Pixels are converted lazily: a frame that is passed through
+    untouched is never converted to RGB."""
+
+    index: int
+    pts: int | None
+    time_base: Fraction
+    av_frame: Any | None = None  # av.VideoFrame as decoded
+    array: np.ndarray | None = None  # RGB HxWx3 uint8/uint16, when already known
+    high_depth: bool = False  # convert to 16-bit RGB instead of 8-bit
+
+    @property
+    def time(self) -> float | None:
+        return None if self.pts is None else float(self.pts * self.time_base)
+
+    def rgb(self) -> np.ndarray:
+        if self.array is None:
+            f = self.av_frame
+            fmt = "rgb48le" if self.high_depth else "rgb24"
+            self.array = f.to_ndarray(format=fmt, src_color_range=f.color_range or None)
+        return self.array
+
+    def luma(self) -> np.ndarray:
+        """The luma plane (2-D) for blur scoring, without an RGB conversion when possible."""
+        f = self.av_frame
+        if f is not None and f.format.name.startswith(("yuv", "nv")):
+            plane = f.planes[0]
+            dtype = np.uint16 if f.format.components[0].bits > 8 else np.uint8
+            row = plane.line_size // np.dtype(dtype).itemsize
+            return np.frombuffer(plane, dtype).reshape(plane.height, row)[:, : plane.width]
+        rgb = self.rgb().astype(np.float32)
+        return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass
+class CopyPacket:
+    """A non-video packet to be copied through to the output unchanged."""
+
+    packet: Any
+    stream_index: int
+
+
+@dataclass
+class ReadStats:
+    decoded: int = 0
+    decode_errors: int = 0  # packets the decoder refused
+    corrupt_frames: int = 0  # frames decoded with concealed errors (kept)
+    demux_error: str | None = None  # the error that ended demuxing early, if any
+
+    def lost(self, info: VideoInfo) -> int:
+        """Frames known or estimated to be lost."""
+        expected = info.expected_frames
+        by_count = max(0, expected - self.decoded) if expected else 0
+        if not info.frames_exact:  # duration x rate estimates are rounded: allow for it
+            tolerance = max(2, int(0.05 * (expected or 0)))
+            by_count = by_count if by_count > tolerance else 0
+        return max(by_count, self.decode_errors)
+
+    def damaged(self, info: VideoInfo) -> bool:
+        return bool(self.demux_error or self.decode_errors or self.lost(info))
+
+
+class VideoReader:
+    """Open a video (path or binary file object) with PyAV and iterate its frames and packets.
+
+    >>> with VideoReader("in.mp4") as r:            # doctest: +SKIP
+    ...     for item in r.items(): ...
+    """
+
+    def __init__(
+        self,
+        source: str | BinaryIO,
+        *,
+        format: str | None = None,
+        high_depth: bool = False,
+        copy_streams: bool = True,
+        name: str | None = None,
+    ):
+        self.name = name or (source if isinstance(source, str) else "<stream>")
+        if isinstance(source, str):
+            check_input_path(source)
+        try:
+            self.container = av.open(source, mode="r", format=format)
+        except av.error.FFmpegError as e:
+            raise InputError(f"cannot read {self.name} as a video: {_reason(e)}") from e
+        try:
+            self.info = info_from_container(self.container, self.name)
+        except Exception:
+            self.container.close()
+            raise
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.copy = [
+            s
+            for s in self.container.streams
+            if copy_streams and s.index != self.video.index and s.type in ("audio", "subtitle", "data")
+        ]
+        self.high_depth = high_depth
+        self.stats = ReadStats()
+        self._last_pts: int | None = None
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def _frame(self, f: Any) -> Frame:
+        if self.stats.decoded == 0:
+            self.info.rotation = int(round(getattr(f, "rotation", 0) or 0)) % 360
+        pts = f.pts
+        if pts is None:  # raw streams carry no timestamps: continue from the last one
+            step = 1 / (self.info.rate or 25) / self.info.time_base
+            pts = 0 if self._last_pts is None else self._last_pts + max(1, round(step))
+        self._last_pts = pts
+        if f.is_corrupt:
+            self.stats.corrupt_frames += 1
+        fr = Frame(self.stats.decoded, pts, self.info.time_base, av_frame=f, high_depth=self.high_depth)
+        self.stats.decoded += 1
+        return fr
+
+    def _decode(self, packet: Any) -> Iterator[Frame]:
+        try:
+            frames = self.video.decode(packet)
+        except av.error.FFmpegError:
+            self.stats.decode_errors += 1
+            return
+        for f in frames:
+            yield self._frame(f)
+
+    def items(self) -> Iterator[Frame | CopyPacket]:
+        """Frames and copy-packets in demux order; the decoder is flushed at the end."""
+        demux = self.container.demux(self.video, *self.copy)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as e:
+                self.stats.demux_error = _reason(e)
+                break
+            if packet.stream.index == self.video.index:
+                if packet.size == 0:
+                    continue  # the flush packet: flushed below, once
+                yield from self._decode(packet)
+            elif packet.size:
+                yield CopyPacket(packet, packet.stream.index)
+        yield from self._decode(None)
+
+
+def _reason(e: Exception) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    return msg.split(": '", 1)[0] if isinstance(msg, str) else str(e)

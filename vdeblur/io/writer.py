@@ -1,0 +1,294 @@
+"""PyAV encode + stream copy, written to a temporary file beside OUT and renamed on success.
+
+The output keeps the input's frame count, timestamps (VFR stays VFR), size (odd sizes too),
+rotation, colour tags, container and stream metadata, and its audio/subtitle streams copied
+without re-encoding.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from typing import Any, BinaryIO
+
+import av
+import numpy as np
+
+from vdeblur.errors import OutputError
+from vdeblur.io.probe import VideoInfo
+from vdeblur.io.reader import CopyPacket, Frame
+
+
+def default_pix_fmt(info: VideoInfo, codec: str, *, high_depth: bool = False) -> str:
+    """The 8-bit (or 10-bit) equivalent of the input's pixel format that ``codec`` can encode.
+
+    4:2:0 / 4:2:2 / 4:4:4 chroma is kept (RGB input becomes 4:4:4); odd sizes go to 4:4:4,
+    since 4:2:x needs an even width (and 4:2:0 an even height).
+    """
+    name = info.pix_fmt
+    m = re.match(r"(?:yuvj?|yuva)(4\d\d)p", name)
+    chroma = m.group(1) if m else {"nv12": "420", "p010le": "420", "nv16": "422", "nv24": "444"}.get(name, "420")
+    if chroma not in ("420", "422", "444") or "rgb" in name or "gbr" in name:
+        chroma = "444" if (chroma in ("440",) or "rgb" in name or "gbr" in name) else "420"
+    if info.width % 2 or (chroma == "420" and info.height % 2):
+        chroma = "444"
+    want = f"yuv{chroma}p" + ("10le" if high_depth else "")
+    supported = encoder_formats(codec)
+    if not supported or want in supported:
+        return want
+    odd = bool(info.width % 2 or info.height % 2)
+    for alt in (f"yuv{chroma}p", "yuv444p", "yuv420p"):
+        if alt in supported and not (odd and alt == "yuv420p"):
+            return alt
+    return supported[0]
+
+
+NEGATIVE_TS_EXTS = {".mkv", ".webm", ".mp4", ".mov", ".m4v"}
+NEGATIVE_TS_FORMATS = {"matroska", "webm", "mp4", "mov"}
+
+
+def encoder_formats(codec: str) -> list[str]:
+    try:
+        return [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
+    except Exception:
+        return []
+
+
+def is_high_depth(pix_fmt: str) -> bool:
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components) > 8
+    except Exception:
+        return False
+
+
+def temp_path_for(out: str) -> str:
+    """A hidden temporary name beside ``out`` with the same extension (so the format is guessed)."""
+    d, base = os.path.split(os.path.abspath(out))
+    stem, ext = os.path.splitext(base)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".vdeblur-partial{ext}", dir=d)
+    except OSError as e:
+        raise OutputError(f"cannot write in {d}: {e.strerror or e}") from e
+    os.close(fd)
+    return tmp
+
+
+class VideoWriter:
+    """Encode frames and copy packets into ``target`` (a path, or a binary file object).
+
+    The container is opened on the first frame, once the input's rotation is known. With a path,
+    frames go to a temporary file beside it, renamed over the path by ``commit()``; ``abort()``
+    (or leaving the ``with`` block on an exception) deletes it.
+    """
+
+    def __init__(
+        self,
+        target: str | BinaryIO,
+        info: VideoInfo,
+        *,
+        copy_streams: list[Any] = (),
+        codec: str = "libx264",
+        crf: int | None = 18,
+        preset: str | None = None,
+        pix_fmt: str | None = None,
+        format: str | None = None,
+        options: dict[str, str] | None = None,
+    ):
+        self.target = target
+        self.info = info
+        self.codec = codec
+        self.crf, self.preset = crf, preset
+        self.options = dict(options or {})
+        self.format = format
+        self.copy_streams = list(copy_streams)
+        self.pix_fmt = pix_fmt or default_pix_fmt(info, codec)
+        self.high_depth = is_high_depth(self.pix_fmt)
+        self.tmp: str | None = None
+        self.container: Any = None
+        self.stream: Any = None
+        self.stream_map: dict[int, Any] = {}
+        self.frames_written = 0
+        self._pending: list[Any] = []  # packets that arrived before the first frame opened the file
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def _open(self) -> None:
+        info = self.info
+        if isinstance(self.target, str):
+            self.tmp = temp_path_for(self.target)
+            dest: Any = self.tmp
+        else:
+            dest = self.target
+        # keep source times exactly (audio priming starts before 0) where the container can
+        ext = os.path.splitext(self.target)[1].lower() if isinstance(self.target, str) else ""
+        negative_ok = ext in NEGATIVE_TS_EXTS or self.format in NEGATIVE_TS_FORMATS
+        opts = {"avoid_negative_ts": "disabled"} if negative_ok else {}
+        try:
+            c = av.open(dest, mode="w", format=self.format, options=opts)
+        except (av.error.FFmpegError, ValueError) as e:
+            self._remove_tmp()
+            raise OutputError(f"cannot write {self.name}: {e}") from e
+        self.container = c
+        try:
+            rate = info.rate or None
+            s = c.add_stream(self.codec, rate=rate)
+        except (av.error.FFmpegError, ValueError) as e:
+            self.abort()
+            raise OutputError(f"unknown or unusable encoder {self.codec!r}: {e}") from e
+        s.width, s.height = info.width, info.height
+        s.pix_fmt = self.pix_fmt
+        s.time_base = info.time_base
+        cc = s.codec_context
+        cc.time_base = info.time_base
+        for key, value in info.color.items():
+            if value is not None:
+                try:
+                    setattr(cc, key, value)
+                except Exception:
+                    pass
+        opts = {}
+        if self.crf is not None:
+            opts["crf"] = str(self.crf)
+            if self.codec in ("libvpx-vp9", "libvpx"):
+                opts["b"] = "0"
+        if self.preset:
+            opts["preset"] = self.preset
+        opts.update(self.options)
+        s.options = opts
+        if info.rotation:
+            s.set_display_rotation(info.rotation)
+        for k, v in info.stream_metadata.items():
+            if k not in ("encoder", "vendor_id"):
+                s.metadata[k] = v
+        for k, v in info.metadata.items():
+            c.metadata[k] = v
+        self.stream = s
+        for src in self.copy_streams:
+            try:
+                self.stream_map[src.index] = c.add_stream_from_template(src)
+            except (av.error.FFmpegError, ValueError) as e:
+                self.abort()
+                raise OutputError(
+                    f"{src.type} stream #{src.index} ({src.codec_context.name}) cannot be copied "
+                    f"into {self.name}: {e}; choose a container that holds it (.mkv holds most)"
+                ) from e
+
+    @property
+    def name(self) -> str:
+        return self.target if isinstance(self.target, str) else "<stream>"
+
+    # -- writing -------------------------------------------------------------------------------
+    def write_frame(self, frame: Frame, restored: np.ndarray | None = None) -> None:
+        """Encode ``frame``: its restored pixels when given, else the decoded frame itself."""
+        if self.container is None:
+            self._open()
+            for pkt in self._pending:
+                self.write_packet(pkt)
+            self._pending.clear()
+        if restored is not None:
+            fmt = "rgb48le" if restored.dtype == np.uint16 else "rgb24"
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(restored), format=fmt)
+            cs = self.info.color
+            vf = vf.reformat(
+                format=self.pix_fmt,
+                dst_colorspace=cs.get("colorspace") or None,
+                dst_color_range=cs.get("color_range") or None,
+            )
+        elif frame.av_frame is not None:
+            vf = frame.av_frame
+            if vf.format.name != self.pix_fmt:
+                vf = vf.reformat(format=self.pix_fmt)
+        else:
+            return self.write_frame(frame, frame.rgb())
+        vf.pts = frame.pts
+        vf.time_base = frame.time_base
+        vf.pict_type = av.video.frame.PictureType.NONE
+        try:
+            for pkt in self.stream.encode(vf):
+                self.container.mux(pkt)
+        except av.error.FFmpegError as e:
+            raise OutputError(f"encoding {self.name} failed at frame {frame.index}: {e}") from e
+        self.frames_written += 1
+
+    def write_packet(self, item: CopyPacket) -> None:
+        if self.container is None:
+            self._pending.append(item)
+            return
+        out = self.stream_map.get(item.stream_index)
+        if out is None:
+            return
+        pkt = item.packet
+        pkt.stream = out
+        try:
+            self.container.mux(pkt)
+        except av.error.FFmpegError as e:
+            raise OutputError(f"copying stream #{item.stream_index} into {self.name} failed: {e}") from e
+
+    def close(self) -> None:
+        """Flush the encoder and close the container (does not rename: see ``commit``)."""
+        if self.container is None:
+            return
+        try:
+            for pkt in self.stream.encode(None):
+                self.container.mux(pkt)
+            self.container.close()
+        except av.error.FFmpegError as e:
+            raise OutputError(f"finishing {self.name} failed: {e}") from e
+        except OSError as e:
+            raise OutputError(f"finishing {self.name} failed: {e.strerror or e}") from e
+
+    def commit(self) -> None:
+        """Close and move the temporary file over the target path."""
+        if self.container is None:
+            raise OutputError(f"no frames to write to {self.name}")
+        self.close()
+        if self.tmp is not None:
+            try:
+                os.replace(self.tmp, self.target)
+            except OSError as e:
+                self._remove_tmp()
+                raise OutputError(f"cannot move the result to {self.target}: {e.strerror or e}") from e
+            self.tmp = None
+
+    def abort(self) -> None:
+        """Drop everything written so far."""
+        if self.container is not None:
+            try:
+                self.container.close()
+            except Exception:
+                pass
+            self.container = None
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        if self.tmp and os.path.exists(self.tmp):
+            try:
+                os.remove(self.tmp)
+            except OSError:
+                print(f"vdeblur: could not remove {self.tmp}", file=sys.stderr)
+        self.tmp = None
+
+
+def write_rgb_video(path: str, frames: list[np.ndarray], fps: int = 25, codec: str = "ffv1",
+                    pix_fmt: str = "bgr0", options: dict[str, str] | None = None) -> None:
+    """Write RGB uint8 frames as a video (lossless FFV1 RGB by default): for demos and datasets."""
+    h, w = frames[0].shape[:2]
+    with av.open(path, "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        s.options = dict(options or {})
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)

@@ -1,0 +1,98 @@
+"""The method registry: the API every backend is reached through.
+
+    @register_method("wiener", kind="classical", params={"psf": "..."})
+    def wiener(psf: str | None = None) -> Method: ...
+
+    create("wiener", psf="motion:9:0")   # -> Method
+    list_methods()                        # -> [MethodSpec, ...]
+
+A method is a factory registered under the name the CLI shows; variants are data (keyword
+arguments), not copies of code; registering a name twice is an error.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from vdeblur.errors import UsageError
+
+_REGISTRY: dict[str, "MethodSpec"] = {}
+_BUILTINS_LOADED = False
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    factory: Callable[..., Any]
+    kind: str  # "passthrough" | "classical" | "neural"
+    description: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # option -> help
+    temporal: bool = False
+    weights: str | None = None
+
+    def accepts(self) -> set[str]:
+        sig = inspect.signature(self.factory)
+        return {p.name for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "params": dict(self.params),
+            "temporal": self.temporal,
+            "weights": self.weights,
+        }
+
+
+def register_method(
+    name: str,
+    *,
+    kind: str,
+    description: str = "",
+    params: dict[str, str] | None = None,
+    temporal: bool = False,
+    weights: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``factory`` under ``name``. A duplicate name raises ValueError."""
+
+    def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} is already registered")
+        doc = description or (inspect.getdoc(factory) or "").split("\n", 1)[0]
+        _REGISTRY[name] = MethodSpec(name, factory, kind, doc, dict(params or {}), temporal, weights)
+        return factory
+
+    return deco
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        import vdeblur.methods.classical  # noqa: F401  (registers on import)
+
+
+def list_methods() -> list[MethodSpec]:
+    _load_builtins()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_spec(name: str) -> MethodSpec:
+    _load_builtins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UsageError(f"unknown method {name!r} (known: {known})") from None
+
+
+def create(name: str, **cfg: Any):
+    """Build the method ``name`` with configuration ``cfg`` (only options its factory takes)."""
+    spec = get_spec(name)
+    unknown = set(cfg) - spec.accepts()
+    if unknown:
+        opts = ", ".join(sorted("--" + u.replace("_", "-") for u in unknown))
+        raise UsageError(f"method {name!r} does not take {opts}")
+    return spec.factory(**cfg)

@@ -1,0 +1,188 @@
+"""restore_video: the library call behind `vdeblur run` (one input -> one output)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from vdeblur.errors import DamagedInputError, InputError, OutputError, UsageError
+from vdeblur.engine.pipeline import Engine, FrameResult, Summary
+
+
+@dataclass
+class RunOptions:
+    method: str = "identity"
+    method_cfg: dict[str, Any] | None = None
+    select: str = "laplacian"
+    select_every: int = 1
+    threshold: float | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    batch: int = 0  # 0: auto (4 on a GPU, 1 on the CPU)
+    codec: str = "libx264"
+    crf: int | None = 18
+    preset: str | None = None
+    pix_fmt: str | None = None
+    io: str = "pyav"  # or "ffmpeg"
+    force: bool = False
+    format: str | None = None  # output container, when the name does not say
+
+
+def check_output(inp: str, out: str, force: bool) -> None:
+    """Refuse outputs that would lose data: OUT == IN, an existing OUT without --force, a bad place."""
+    if out == "-":
+        return
+    if inp != "-" and os.path.exists(inp):
+        if os.path.abspath(inp) == os.path.abspath(out) or (
+            os.path.exists(out) and os.path.samefile(inp, out)
+        ):
+            raise OutputError(f"output is the input ({out}); refusing to overwrite it")
+    if os.path.isdir(out):
+        raise OutputError(f"output is a directory: {out}")
+    if os.path.exists(out) and not force:
+        raise OutputError(f"output exists: {out} (use --force to overwrite)")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise OutputError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output folder is not writable: {parent}")
+
+
+def check_output_format(out: str, fmt: str | None) -> None:
+    """Fail before decoding when the output name names no container FFmpeg can write."""
+    import av
+
+    from vdeblur.io.writer import temp_path_for
+
+    if out == "-":
+        return
+    tmp = temp_path_for(out)
+    try:
+        av.open(tmp, "w", format=fmt).close()
+    except (av.error.FFmpegError, ValueError) as e:
+        ext = os.path.splitext(out)[1] or "(no extension)"
+        raise OutputError(f"cannot write a video named {out}: no container for {ext} ({e}); use .mp4, .mkv, .mov or --format") from e
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _reference_frames(reader: Any) -> Iterator[np.ndarray]:
+    from vdeblur.io.reader import Frame
+
+    for item in reader.items():
+        if isinstance(item, Frame):
+            yield item.rgb()
+
+
+def restore_video(
+    inp: str,
+    out: str,
+    opts: RunOptions | None = None,
+    *,
+    reference: str | None = None,
+    on_start: Callable[[Any], None] | None = None,
+    on_result: Callable[[FrameResult], None] | None = None,
+    warn: Callable[[str], None] = lambda m: None,
+) -> Summary:
+    """Restore ``inp`` into ``out``. Raises VdeblurError kinds; never leaves a partial ``out``."""
+    from vdeblur.engine.device import resolve_device
+    from vdeblur.engine.precision import check_precision
+    from vdeblur.engine.restorer import Restorer
+    from vdeblur.methods.registry import create
+    from vdeblur.select import make_selector
+
+    o = opts or RunOptions()
+    # usage first: nothing is opened before the options make sense
+    method = create(o.method, **(o.method_cfg or {}))
+    selector = make_selector(o.select, threshold=o.threshold, every=o.select_every)
+    device = resolve_device(o.device)
+    check_precision(o.precision)
+    if o.io not in ("pyav", "ffmpeg"):
+        raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
+    if o.io == "pyav" and "-" in (inp, out):
+        raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
+    check_output(inp, out, o.force)
+    batch = o.batch or (4 if device.type == "cuda" else 1)
+
+    from vdeblur.io.writer import VideoWriter, default_pix_fmt, is_high_depth
+
+    if o.io == "ffmpeg":
+        from vdeblur.io.pipe import open_pipe_reader
+        reader = open_pipe_reader(inp)
+    else:
+        from vdeblur.io.reader import VideoReader
+        reader = VideoReader(inp)
+    ref_reader = None
+    try:
+        info = reader.info
+        pix_fmt = o.pix_fmt or default_pix_fmt(info, o.codec)
+        reader.high_depth = is_high_depth(pix_fmt)
+        if o.io == "pyav":
+            check_output_format(out, o.format)
+        ref_iter = None
+        metrics = None
+        if reference is not None:
+            from vdeblur.io.reader import VideoReader
+            ref_reader = VideoReader(reference, copy_streams=False, name=f"reference {reference}")
+            ri = ref_reader.info
+            if (ri.width, ri.height) != (info.width, info.height):
+                raise InputError(
+                    f"reference size {ri.width}x{ri.height} differs from input size {info.width}x{info.height}"
+                )
+            if ri.frames and info.frames and ri.frames != info.frames:
+                raise InputError(f"reference has {ri.frames} frames, input has {info.frames}")
+            ref_reader.high_depth = reader.high_depth
+            ref_iter = _reference_frames(ref_reader)
+            metrics = _metrics(device)
+        if on_start is not None:
+            on_start(info)
+        engine = Engine(
+            Restorer(method, device, o.precision, warn=warn),
+            selector,
+            batch_size=batch,
+            reference=ref_iter,
+            metrics=metrics,
+            on_result=on_result,
+        )
+        if o.io == "ffmpeg":
+            from vdeblur.io.pipe import open_pipe_writer
+            writer = open_pipe_writer(out, inp, info, reader, codec=o.codec, crf=o.crf, preset=o.preset,
+                                      pix_fmt=pix_fmt, format=o.format, force=o.force)
+        else:
+            writer = VideoWriter(out, info, copy_streams=reader.copy, codec=o.codec, crf=o.crf,
+                                 preset=o.preset, pix_fmt=pix_fmt, format=o.format)
+        with writer:
+            summary = engine.run(reader.items(), writer.write_frame, writer.write_packet)
+            if ref_iter is not None and next(ref_iter, None) is not None:
+                raise InputError(f"reference has more frames than the input ({summary.frames})")
+            if summary.frames == 0:
+                raise InputError(f"no frame of {reader.name} could be decoded")
+            writer.commit()
+    finally:
+        reader.close()
+        if ref_reader is not None:
+            ref_reader.close()
+    stats = reader.stats
+    if stats.damaged(info):
+        lost = stats.lost(info)
+        why = f" ({stats.demux_error})" if stats.demux_error else ""
+        exp = info.expected_frames
+        raise DamagedInputError(
+            f"input is damaged{why}: {stats.decoded} frames decoded"
+            + (f" of {exp} expected" if exp else "")
+            + f", {lost} lost; {out} holds the {summary.frames} decoded frames"
+        )
+    return summary
+
+
+def _metrics(device: Any) -> Callable[[np.ndarray, np.ndarray], tuple[float, float]]:
+    from vdeblur.metrics import psnr, ssim
+
+    def both(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        return psnr(a, b), ssim(a, b, device=device)
+
+    return both
