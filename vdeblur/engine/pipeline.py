@@ -252,7 +252,8 @@ class Engine:
             while decided:
                 st = decided[0]
                 t = st.frame.index
-                if not end and (not history or history[-1].frame.index < t + self.future):
+                need = max(t + self.future, self.past - t)  # highest index the window reads
+                if not end and (not history or history[-1].frame.index < need):
                     break
                 decided.popleft()
                 if not st.blurred or self.identity:
@@ -260,7 +261,7 @@ class Engine:
                     if self.recurrent:
                         self._state = None  # the chain of restored frames is broken
                 else:
-                    lim = last if last is not None else t + self.future
+                    lim = last if last is not None else need
                     by_index = {h.frame.index: h for h in history}
                     window = [by_index[reflect(t + k, lim)].frame.rgb() for k in range(-self.past, self.future + 1)]
                     batch.append((st, window))
