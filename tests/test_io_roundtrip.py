@@ -93,3 +93,34 @@ def test_subtitles_copied(cli, tmp_path):
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video", "subtitle"]
         assert c.streams.subtitles[0].codec_context.name in ("subrip", "srt")
+
+
+def test_stdin_to_stdout_with_ffmpeg_io(clip, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "piped.mkv"
+    with open(clip, "rb") as fin, open(out, "wb") as fout:
+        p = subprocess.run([sys.executable, "-m", "vdeblur", "run", "-", "-o", "-", "--io", "ffmpeg",
+                            "--method", "unsharp", "--select", "none"], stdin=fin, stdout=fout,
+                           stderr=subprocess.PIPE, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    a, b = read_video(clip), read_video(out)
+    assert len(b["frames"]) == len(a["frames"])
+    assert b["times"] == pytest.approx(a["times"], abs=2e-3)
+    assert b["types"] == ["video", "audio"]
+    assert b["audio_packets"] == a["audio_packets"]
+
+
+def test_stdin_needs_ffmpeg_io(cli, clip, tmp_path):
+    r = cli("run", "-", "-o", tmp_path / "o.mp4")
+    assert r.exit_code == 2 and "--io ffmpeg" in r.stderr
+
+
+def test_cli_starts_without_torch_or_av():
+    import subprocess
+    import sys
+
+    code = "import sys, vdeblur.cli.app; print('torch' in sys.modules, 'av' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

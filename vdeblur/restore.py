@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -89,9 +90,7 @@ def restore_video(
     warn: Callable[[str], None] = lambda m: None,
 ) -> Summary:
     """Restore ``inp`` into ``out``. Raises VdeblurError kinds; never leaves a partial ``out``."""
-    from vdeblur.engine.device import resolve_device
     from vdeblur.engine.precision import check_precision
-    from vdeblur.engine.restorer import Restorer
     from vdeblur.methods.registry import create
     from vdeblur.select import make_selector
 
@@ -99,14 +98,22 @@ def restore_video(
     # usage first: nothing is opened before the options make sense
     method = create(o.method, **(o.method_cfg or {}))
     selector = make_selector(o.select, threshold=o.threshold, every=o.select_every)
-    device = resolve_device(o.device)
     check_precision(o.precision)
+    if getattr(method, "is_identity", False) and reference is None:
+        device = None  # frames go from decoder to encoder: no tensors, no torch import
+        restorer: Any = SimpleNamespace(method=method)
+    else:
+        from vdeblur.engine.device import resolve_device
+        from vdeblur.engine.restorer import Restorer
+
+        device = resolve_device(o.device)
+        restorer = Restorer(method, device, o.precision, warn=warn)
     if o.io not in ("pyav", "ffmpeg"):
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
     if o.io == "pyav" and "-" in (inp, out):
         raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
     check_output(inp, out, o.force)
-    batch = o.batch or (4 if device.type == "cuda" else 1)
+    batch = o.batch or (4 if device is not None and device.type == "cuda" else 1)
 
     from vdeblur.io.writer import VideoWriter, default_pix_fmt, is_high_depth
 
@@ -141,7 +148,7 @@ def restore_video(
         if on_start is not None:
             on_start(info)
         engine = Engine(
-            Restorer(method, device, o.precision, warn=warn),
+            restorer,
             selector,
             batch_size=batch,
             reference=ref_iter,

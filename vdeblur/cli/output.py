@@ -39,7 +39,7 @@ def fmt(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
-def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[Any]], to_stderr: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -48,7 +48,7 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         t.add_column(c, justify="right" if c not in ("method", "name", "kind", "description") else "left")
     for r in rows:
         t.add_row(*[fmt(x) for x in r])
-    Console(file=sys.stdout, width=max(100, 0)).print(t)
+    Console(file=sys.stderr if to_stderr else sys.stdout, width=120).print(t)
 
 
 class Progress:

@@ -34,8 +34,11 @@ def run(
     json: bool = common.JSON,
 ) -> None:
     """Restore a video: decode, select blurred frames, restore them, re-encode with audio and timing kept."""
+    from vdeblur.errors import UsageError
     from vdeblur.restore import RunOptions, restore_video
 
+    if output == "-" and json:
+        raise UsageError("--json writes to stdout, which -o - already uses for the video")
     cfg = common.parse_params(param)
     cfg.update({k: v for k, v in (("psf", psf), ("iterations", iterations)) if v is not None})
     opts = RunOptions(
@@ -69,4 +72,4 @@ def run(
         json_line({"summary": summary.as_dict()})
     else:
         d = summary.as_dict()
-        print_table(f"vdeblur run --method {method}", list(d), [list(d.values())])
+        print_table(f"vdeblur run --method {method}", list(d), [list(d.values())], to_stderr=output == "-")

@@ -26,7 +26,11 @@ from vdeblur.io.probe import VideoInfo, check_input_path
 from vdeblur.io.reader import VideoReader
 from vdeblur.io.writer import VideoWriter, temp_path_for
 
-# accurate rounding in the RGB <-> YUV conversions, or every frame drifts by a level or two
+# NUT cannot hold negative times (audio priming starts before 0), and ffmpeg would shift every
+# stream to avoid them; instead every time crosses the pipe TS_OFFSET seconds late, undone on output
+TS_OFFSET = 10
+
+# frames cross the pipe in their own pixel format; should ffmpeg still convert one, round accurately
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
 
 
@@ -64,14 +68,14 @@ class _StderrTail:
         return self.lines[-1] if self.lines else "no message"
 
 
-def _probe_file(path: str) -> tuple[VideoInfo | None, float | None]:
-    """Container facts NUT does not carry (frame count, rotation, metadata) and the first frame's
-    time, from the file itself (nothing for stdin)."""
+def _probe_file(path: str) -> VideoInfo | None:
+    """Container facts NUT does not carry (frame count, rotation, metadata), from the file itself
+    (nothing for stdin)."""
     if path == "-":
-        return None, None
+        return None
     with VideoReader(path, copy_streams=False) as r:
-        first = next((it.time for it in r.items() if hasattr(it, "av_frame")), None)
-        return r.info, first
+        next((it for it in r.items() if hasattr(it, "av_frame")), None)  # the first frame: rotation
+        return r.info
 
 
 class PipeReader(VideoReader):
@@ -79,12 +83,11 @@ class PipeReader(VideoReader):
         import ffmpeg
 
         check_input_path(source)
-        probed, self.first_time = _probe_file(source)
-        self.ts_offset = 0.0  # NUT cannot hold negative times: ffmpeg shifts them; undone on output
+        probed = _probe_file(source)
         stream = ffmpeg.input("pipe:" if source == "-" else source, noautorotate=None, copyts=None)
         out = ffmpeg.output(
             stream["v:0"], stream["a?"], stream["s?"], "pipe:", f="nut",
-            **{"c:v": "rawvideo", "c:a": "copy", "enc_time_base:v": "demux",
+            **{"c:v": "rawvideo", "c:a": "copy", "enc_time_base:v": "demux", "output_ts_offset": str(TS_OFFSET),
                "c:s": "copy", "fps_mode": "passthrough", "map_metadata": "0"},
         )
         cmd = out.compile(cmd=ffmpeg_exe())
@@ -114,9 +117,8 @@ class PipeReader(VideoReader):
         self._rotation = self.info.rotation
 
     def _frame(self, f: Any):
-        if self.stats.decoded == 0 and self.first_time is not None and f.pts is not None:
-            self.ts_offset = float(f.pts * f.time_base) - self.first_time
         fr = super()._frame(f)
+        fr.offset = TS_OFFSET
         self.info.rotation = self._rotation  # NUT has no display matrix: keep the probed one
         return fr
 
@@ -160,9 +162,7 @@ class PipeWriter(VideoWriter):
         in_opts: dict[str, Any] = {"f": "nut", "copyts": None, "noautorotate": None}
         if info.rotation:
             in_opts["display_rotation:v:0"] = str(info.rotation)
-        offset = getattr(self.reader, "ts_offset", 0.0)
-        if offset:
-            in_opts["itsoffset"] = f"{-offset:.9f}"
+        in_opts["itsoffset"] = str(-TS_OFFSET)
         enc: dict[str, Any] = {"c:v": codec, "pix_fmt": pix_fmt, "c:a": "copy", "c:s": "copy",
                                "fps_mode": "passthrough", "map_metadata": "0",
                                "avoid_negative_ts": "disabled", "enc_time_base:v": "demux"}  # keep source times, as --io pyav does

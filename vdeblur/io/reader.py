@@ -29,10 +29,11 @@ class Frame:
     av_frame: Any | None = None  # av.VideoFrame as decoded
     array: np.ndarray | None = None  # RGB HxWx3 uint8/uint16, when already known
     high_depth: bool = False  # convert to 16-bit RGB instead of 8-bit
+    offset: float = 0.0  # seconds by which pts runs late (the ffmpeg pipe's offset)
 
     @property
     def time(self) -> float | None:
-        return None if self.pts is None else float(self.pts * self.time_base)
+        return None if self.pts is None else float(self.pts * self.time_base) - self.offset
 
     def rgb(self) -> np.ndarray:
         if self.array is None:

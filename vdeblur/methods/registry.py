@@ -19,7 +19,10 @@ from typing import Any, Callable
 from vdeblur.errors import UsageError
 
 _REGISTRY: dict[str, "MethodSpec"] = {}
-_BUILTINS_LOADED = False
+# modules that register the built-in methods, cheapest first: a name is looked up in each in turn,
+# so `--method identity` never imports torch
+_BUILTIN_MODULES = ["vdeblur.methods.identity", "vdeblur.methods.classical"]
+_loaded: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,16 @@ def register_method(
     return deco
 
 
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import vdeblur.methods.classical  # noqa: F401  (registers on import)
+def _load_builtins(until: str | None = None) -> None:
+    """Import the built-in method modules (they register on import), stopping once ``until`` is known."""
+    import importlib
+
+    for mod in _BUILTIN_MODULES:
+        if until is not None and until in _REGISTRY:
+            return
+        if mod not in _loaded:
+            _loaded.add(mod)
+            importlib.import_module(mod)
 
 
 def list_methods() -> list[MethodSpec]:
@@ -80,10 +88,11 @@ def list_methods() -> list[MethodSpec]:
 
 
 def get_spec(name: str) -> MethodSpec:
-    _load_builtins()
+    _load_builtins(until=name)
     try:
         return _REGISTRY[name]
     except KeyError:
+        _load_builtins()
         known = ", ".join(sorted(_REGISTRY))
         raise UsageError(f"unknown method {name!r} (known: {known})") from None
 

@@ -1,4 +1,4 @@
-"""The registered classical methods: ``identity``, ``unsharp``, ``wiener``, ``richardson-lucy``.
+"""The registered classical methods: ``unsharp``, ``wiener``, ``richardson-lucy``.
 
 Single-frame (``past = future = 0``), stateless. Wiener and Richardson-Lucy are the non-blind
 deconvolutions of srn-scale-recurrent-analysis.md section 2.1.1 when ``--psf`` is given; without it
@@ -65,27 +65,12 @@ class _Float32(nn.Module):
             return self.op(image.float())
 
 
-class Identity(Method):
-    """Returns its input frame unchanged (the same tensor)."""
-
-    is_identity = True
-
-    def restore(self, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        return window[:, self.past], None
-
-
 class ClassicalMethod(FrameMethod):
     """A single-frame classical operator (see :class:`~vdeblur.methods.base.FrameMethod`)."""
 
     def __init__(self, op: nn.Module):
         super().__init__(_Float32(op))
 
-
-
-@register_method("identity", kind="passthrough", params={})
-def identity() -> Method:
-    """Pass frames through unchanged (a baseline and a pipeline check)."""
-    return Identity()
 
 
 @register_method(
