@@ -124,3 +124,19 @@ def test_cli_starts_without_torch_or_av():
     code = "import sys, vdeblur.cli.app; print('torch' in sys.modules, 'av' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_luma_is_on_the_8bit_scale_for_every_depth(tmp_path):
+    from vdeblur.io.reader import Frame, VideoReader
+
+    lumas = []
+    for name, pix in [("8.mkv", "yuv420p"), ("10.mkv", "yuv420p10le"), ("444.mkv", "yuv444p")]:
+        write_video(tmp_path / name, 2, (64, 48), pix_fmt=pix, codec="ffv1")
+        with VideoReader(str(tmp_path / name)) as r:
+            f = next(it for it in r.items() if isinstance(it, Frame))
+            y = f.luma().astype(float)
+            rgb_y = Frame(0, 0, f.time_base, array=f.rgb()).luma()
+            lumas.append(y)
+            assert np.abs(y - rgb_y).mean() < 20  # limited-range Y vs full-range RGB luma
+    assert np.abs(lumas[0] - lumas[1]).mean() < 2
+    assert np.abs(lumas[0] - lumas[2]).mean() < 2

@@ -13,7 +13,7 @@ from vdeblur.cli.output import Progress, json_line, log, print_table
 def run(
     input: str = typer.Argument(..., help="Input video (any FFmpeg-readable file; '-' for stdin with --io ffmpeg)."),
     output: str = typer.Option(..., "-o", "--output", help="Output video ('-' for stdout with --io ffmpeg)."),
-    method: str = typer.Option("wiener", "--method", "-m", help="Restoration method (see `vdeblur methods`)."),
+    method: str = typer.Option("richardson-lucy", "--method", "-m", help="Restoration method (see `vdeblur methods`)."),
     psf: Optional[str] = typer.Option(None, "--psf", help="PSF for wiener / richardson-lucy: motion:LENGTH:ANGLE or gaussian:SIGMA (default: estimated per frame)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Iterations, for iterative methods."),
     param: list[str] = typer.Option([], "--param", "-p", help="Method hyperparameter KEY=VALUE (repeatable; see `vdeblur methods`)."),

@@ -342,6 +342,9 @@ class Engine:
 
 
 def _mean(xs: list[float]) -> float | None:
-    if not xs:
-        return None
-    return math.fsum(xs) / len(xs)
+    """Mean over the finite values: a frame identical to its reference (PSNR = inf) is left out,
+    or one such frame would make the whole mean infinite."""
+    finite = [x for x in xs if math.isfinite(x)]
+    if not finite:
+        return math.inf if xs else None
+    return math.fsum(finite) / len(finite)

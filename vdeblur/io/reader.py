@@ -43,15 +43,22 @@ class Frame:
         return self.array
 
     def luma(self) -> np.ndarray:
-        """The luma plane (2-D) for blur scoring, without an RGB conversion when possible."""
+        """The luma plane (2-D, on the 8-bit 0..255 scale whatever the depth) for blur scoring,
+        read straight from the decoded Y plane when there is one (no RGB conversion)."""
         f = self.av_frame
-        if f is not None and f.format.name.startswith(("yuv", "nv")):
+        if f is not None and f.format.name.startswith(("yuv", "nv", "p0", "p2", "p4")):
             plane = f.planes[0]
-            dtype = np.uint16 if f.format.components[0].bits > 8 else np.uint8
+            bits = f.format.components[0].bits
+            dtype = np.uint16 if bits > 8 else np.uint8
             row = plane.line_size // np.dtype(dtype).itemsize
-            return np.frombuffer(plane, dtype).reshape(plane.height, row)[:, : plane.width]
-        rgb = self.rgb().astype(np.float32)
-        return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+            y = np.frombuffer(plane, dtype).reshape(plane.height, row)[:, : plane.width]
+            if bits > 8:  # yuv*p10le keeps samples in the low bits, P010/P016 in the high bits
+                y = (y >> (8 if f.format.name.startswith("p") else bits - 8)).astype(np.uint8)
+            return y
+        rgb = self.rgb()
+        scale = 1 / 257.0 if rgb.dtype == np.uint16 else 1.0
+        weights = np.array([0.299, 0.587, 0.114], np.float32) * np.float32(scale)
+        return rgb.astype(np.float32) @ weights
 
 
 @dataclass

@@ -1,0 +1,114 @@
+"""PSNR/SSIM: hand-computed values and agreement with scikit-image (Nahli et al. sec. IV-C)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vdeblur.metrics import psnr, ssim
+
+SK_SSIM = dict(channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+
+
+def _structured(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = np.linspace(0, 255, w, dtype=np.uint8)[None, :, None]
+    for _ in range(12):
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        centre = tuple(int(v) for v in rng.integers(0, (w, h)))
+        cv2.circle(img, centre, int(rng.integers(3, 30)), c, -1)
+    cv2.putText(img, "GoPro 720p", (5, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    return img
+
+
+def _pairs() -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    s = _structured()
+    noisy = np.clip(s.astype(int) + rng.integers(-20, 21, s.shape), 0, 255).astype(np.uint8)
+    binary = (rng.random((50, 70, 3)) > 0.5).astype(np.uint8) * 255
+    return [
+        (a, rng.integers(0, 256, a.shape, dtype=np.uint8)),  # unrelated noise
+        (s, cv2.GaussianBlur(s, (0, 0), 2.0)),  # blurred
+        (s, noisy),
+        (binary, 255 - binary),  # extreme contrast, negative SSIM
+        (s, np.roll(s, 3, axis=1)),  # shift
+    ]
+
+
+def test_psnr_hand_computed() -> None:
+    a = _structured().astype(np.int16)
+    b = np.clip(a, 0, 254)
+    a8, b8 = (b + 1).astype(np.uint8), b.astype(np.uint8)  # differ by exactly 1 everywhere: MSE 1
+    assert psnr(a8, b8) == pytest.approx(20 * math.log10(255), abs=1e-9)  # 48.1308 dB
+    assert psnr(a8, b8) == pytest.approx(48.1308, abs=1e-4)
+    assert psnr(a8, a8) == math.inf
+    a16 = b8.astype(np.uint16) * 257  # <= 65278: +1 does not wrap
+    assert psnr(a16, a16 + 1) == pytest.approx(20 * math.log10(65535), abs=1e-9)
+
+
+def test_psnr_inputs() -> None:
+    a, b = _pairs()[1]
+    ref = psnr(a, b)
+    assert psnr(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(ref, abs=1e-12)
+    chw = torch.from_numpy(a).permute(2, 0, 1), torch.from_numpy(b).permute(2, 0, 1)
+    assert psnr(*chw, channel_axis=0) == pytest.approx(ref, abs=1e-12)
+    assert psnr(a / 255.0, b / 255.0, data_range=1.0) == pytest.approx(ref, abs=1e-9)
+    with pytest.raises(ValueError):
+        psnr(a / 255.0, b / 255.0)  # float frames must say their range
+    with pytest.raises(ValueError):
+        psnr(a, b[:-1])
+    with pytest.raises(ValueError):
+        psnr(a, b.astype(np.uint16))
+
+
+def test_ssim_identical_and_symmetric() -> None:
+    a, b = _pairs()[1]
+    assert ssim(a, a) == 1.0 and ssim(a, a, dtype=torch.float64) == 1.0
+    assert ssim(a, b) == pytest.approx(ssim(b, a), abs=1e-9)
+    assert 0 < ssim(a, b) < 1
+    with pytest.raises(ValueError):
+        ssim(a[:8, :8], b[:8, :8])  # smaller than the 11x11 window
+
+
+def test_matches_skimage() -> None:
+    metrics = pytest.importorskip("skimage.metrics")
+    for a, b in _pairs():
+        ref_s = metrics.structural_similarity(a, b, data_range=255, **SK_SSIM)
+        assert ssim(a, b) == pytest.approx(ref_s, abs=1e-4)
+        assert ssim(a, b, dtype=torch.float64) == pytest.approx(ref_s, abs=1e-10)
+        assert ssim(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(ref_s, abs=1e-4)
+        ref_p = metrics.peak_signal_noise_ratio(a, b, data_range=255)
+        assert psnr(a, b) == pytest.approx(ref_p, abs=1e-4)
+    a, b = _pairs()[1]
+    ga, gb = a[..., 0].copy(), b[..., 0].copy()  # 2-D frames
+    ref = metrics.structural_similarity(ga, gb, data_range=255, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False)
+    assert ssim(ga, gb) == pytest.approx(ref, abs=1e-4)
+
+
+def test_uint16_matches_skimage() -> None:
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(3)
+    a = (cv2.GaussianBlur(_structured(), (0, 0), 1.0).astype(np.uint16) * 257
+         + rng.integers(0, 257, (120, 160, 3)).astype(np.uint16))
+    b = cv2.GaussianBlur(a, (0, 0), 1.5)
+    ref = metrics.structural_similarity(a, b, data_range=65535, **SK_SSIM)
+    assert ssim(a, b) == pytest.approx(ref, abs=1e-4)
+    a10, b10 = a >> 6, b >> 6  # 10-bit content in uint16 containers: pass the range
+    ref10 = metrics.structural_similarity(a10, b10, data_range=1023, **SK_SSIM)
+    assert ssim(a10, b10, data_range=1023) == pytest.approx(ref10, abs=1e-4)
+    assert psnr(a10, b10, data_range=1023) == pytest.approx(
+        metrics.peak_signal_noise_ratio(a10, b10, data_range=1023), abs=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu() -> None:
+    for a, b in _pairs():
+        assert ssim(a, b, device="cuda") == pytest.approx(ssim(a, b), abs=1e-5)
+        assert psnr(a, b, device="cuda") == pytest.approx(psnr(a, b), abs=1e-9)

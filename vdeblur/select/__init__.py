@@ -1,0 +1,45 @@
+"""Sharp/blurred frame selection: restore only the frames that need it.
+
+Nahli et al., "Towards Frames Selection for Fast Video Deblurring", sec. III-B/III-C: a naturally
+blurred video is only partially blurred, so a cheap classifier picks the blurred frames and only
+those go through the (expensive) deblurring; sec. IV-E.3 / Table 9 adds a batch mode that
+classifies only the middle frame of each batch of 15 frames. Here the classifier is the variance
+of the Laplacian against an adaptive, per-video threshold (``LaplacianSelector``).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from vdeblur.errors import UsageError
+from vdeblur.select.laplacian import (
+    Decision, LaplacianSelector, NoSelector, Selector, blur_score, value_range,
+)
+
+__all__ = ["Decision", "LaplacianSelector", "NoSelector", "SELECTORS", "Selector", "blur_score",
+           "make_selector", "value_range"]
+
+SELECTORS = ("laplacian", "none")
+
+
+def make_selector(
+    name: str, threshold: float | None = None, every: int = 1, *, total: int | None = None
+) -> Selector:
+    """The selector called ``name`` ("laplacian" or "none").
+
+    ``threshold``: absolute blur_score below which a frame is blurred (default: adaptive).
+    ``every``: classify only the middle frame of each group of ``every`` frames (Table 9 uses 15).
+    ``total``: the frame count when known, so a short last group is scored at its own middle.
+    Raises UsageError on an unknown name, ``every < 1`` or a negative threshold.
+    """
+    if isinstance(every, bool) or not isinstance(every, Integral) or every < 1:
+        raise UsageError(f"frame selection every K frames needs an integer K >= 1, got {every!r}")
+    if threshold is not None and not (isinstance(threshold, Real) and threshold >= 0):
+        raise UsageError(f"blur threshold must be a number >= 0, got {threshold!r}")
+    key = name.strip().lower()
+    if key == "laplacian":
+        thr = None if threshold is None else float(threshold)
+        return LaplacianSelector(threshold=thr, every=int(every), total=total)
+    if key == "none":
+        return NoSelector()
+    raise UsageError(f"unknown frame selector {name!r} (choose from: {', '.join(SELECTORS)})")
