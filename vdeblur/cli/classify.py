@@ -47,6 +47,7 @@ def classify_video(path: str, select: str = "laplacian", every: int = 1, thresho
                 out(sel.push(item.index, item.luma() if sel.needs_score(item.index) else None))
         out(sel.flush())
         lost = reader.stats.lost(reader.info)
+        damaged = reader.stats.damaged(reader.info)
     n = len(labels)
     runs = blurred_runs(labels)
     return {
@@ -55,6 +56,7 @@ def classify_video(path: str, select: str = "laplacian", every: int = 1, thresho
         "blurred_fraction": (sum(labels) / n) if n else 0.0,
         "runs": [list(r) for r in runs],
         "lost": lost,
+        "damaged": damaged,
     }
 
 
@@ -104,5 +106,7 @@ def classify(
         print_table("blur per frame", ["frame", "pts", "blur_score", "blurred"], rows)
         runs = ", ".join(f"{a}-{b}" for a, b in summary["runs"]) or "none"
         print(f"{summary['blurred']}/{summary['frames']} frames blurred ({100 * summary['blurred_fraction']:.1f} %); runs: {runs}")
-    if summary["lost"]:
-        raise DamagedInputError(f"input is damaged: {summary['lost']} frames could not be decoded and were not classified")
+    if summary["damaged"]:
+        raise DamagedInputError(
+            f"input is damaged: {summary['lost']} frames could not be decoded and were not classified"
+        )
