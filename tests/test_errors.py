@@ -155,3 +155,16 @@ def test_internal_error_one_line_and_debug_traceback(cli, clip, tmp_path, monkey
     check(cli("run", clip, "-o", tmp_path / "o.mp4"), 1, "internal error: RuntimeError: boom")
     r = cli("--debug", "run", clip, "-o", tmp_path / "o.mp4")
     assert isinstance(r.exception, RuntimeError)  # --debug lets the traceback through
+
+
+@pytest.mark.parametrize("io", ["pyav", "ffmpeg"])
+def test_bad_encoder_settings(cli, clip, tmp_path, io):
+    out = tmp_path / "o.mp4"
+    check(cli("run", clip, "-o", out, "--preset", "nosuch", "--io", io), 2, "--preset")
+    check(cli("run", clip, "-o", out, "--codec", "nosuchcodec", "--method", "identity", "--io", io), 4, "nosuchcodec")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    check(cli("run", clip, "-o", out, "--pix-fmt", "nv99"), 2, "--pix-fmt")
+
+
+def test_json_with_stdout_output_is_refused(cli, clip):
+    check(cli("run", clip, "-o", "-", "--io", "ffmpeg", "--json"), 2, "--json")

@@ -13,6 +13,9 @@ from vdeblur.errors import DamagedInputError, InputError, OutputError, UsageErro
 from vdeblur.engine.pipeline import Engine, FrameResult, Summary
 
 
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
 @dataclass
 class RunOptions:
     method: str = "identity"
@@ -112,14 +115,16 @@ def restore_video(
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
     if o.io == "pyav" and "-" in (inp, out):
         raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
+    if o.preset and o.codec in ("libx264", "libx265") and o.preset not in X26X_PRESETS:
+        raise UsageError(f"bad --preset {o.preset!r} for {o.codec}: expected one of {', '.join(X26X_PRESETS)}")
     check_output(inp, out, o.force)
     batch = o.batch or (4 if device is not None and device.type == "cuda" else 1)
 
-    from vdeblur.io.writer import VideoWriter, default_pix_fmt, is_high_depth
+    from vdeblur.io.writer import VideoWriter, default_pix_fmt, encoder_formats, is_high_depth, is_pix_fmt
 
     if o.io == "ffmpeg":
-        from vdeblur.io.pipe import open_pipe_reader
-        reader = open_pipe_reader(inp)
+        from vdeblur.io.pipe import PipeReader
+        reader = PipeReader(inp)
     else:
         from vdeblur.io.reader import VideoReader
         reader = VideoReader(inp)
@@ -127,6 +132,9 @@ def restore_video(
     try:
         info = reader.info
         pix_fmt = o.pix_fmt or default_pix_fmt(info, o.codec)
+        supported = encoder_formats(o.codec) if o.io == "pyav" else []
+        if o.pix_fmt and (not is_pix_fmt(pix_fmt) or (supported and pix_fmt not in supported)):
+            raise UsageError(f"bad --pix-fmt {pix_fmt!r} for {o.codec}" + (f": expected one of {', '.join(supported)}" if supported else ""))
         reader.high_depth = is_high_depth(pix_fmt)
         if o.io == "pyav":
             check_output_format(out, o.format)
@@ -156,9 +164,9 @@ def restore_video(
             on_result=on_result,
         )
         if o.io == "ffmpeg":
-            from vdeblur.io.pipe import open_pipe_writer
-            writer = open_pipe_writer(out, inp, info, reader, codec=o.codec, crf=o.crf, preset=o.preset,
-                                      pix_fmt=pix_fmt, format=o.format, force=o.force)
+            from vdeblur.io.pipe import PipeWriter
+            writer = PipeWriter(out, info, reader, codec=o.codec, crf=o.crf, preset=o.preset,
+                                pix_fmt=pix_fmt, format=o.format)
         else:
             writer = VideoWriter(out, info, copy_streams=reader.copy, codec=o.codec, crf=o.crf,
                                  preset=o.preset, pix_fmt=pix_fmt, format=o.format)

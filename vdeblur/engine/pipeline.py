@@ -71,27 +71,27 @@ class _Stage:
         self.ms = 0.0
 
 
+def _offer(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` into a bounded queue, waiting for room; False if stopped first."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def _pump(source: Iterator[Any], q: "queue.Queue[Any]", stop: threading.Event, errors: list) -> None:
     """Reader thread: move items into a bounded queue until the source ends or we are stopped."""
     try:
         for item in source:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not _offer(q, item, stop):
                 return
     except BaseException as e:  # noqa: BLE001 - handed to the main thread
         errors.append(e)
     finally:
-        while not stop.is_set():
-            try:
-                q.put(_END, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        _offer(q, _END, stop)
 
 
 def reflect(i: int, last: int) -> int:
@@ -191,7 +191,7 @@ class Engine:
                 q.put(item, timeout=0.1)
                 return
             except queue.Full:
-                if stop.is_set():
+                if stop.is_set() and not errors:
                     raise InternalError("pipeline stopped")
 
     def _write_loop(self, q: "queue.Queue[Any]", write_frame: Callable, write_packet: Callable,

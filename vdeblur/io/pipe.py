@@ -64,7 +64,11 @@ class _StderrTail:
                 self.lines.append(line)
 
     def last(self) -> str:
+        """The first line that names an error (the cause, usually), else the last line."""
         self.thread.join(timeout=2)
+        for line in self.lines:
+            if any(w in line.lower() for w in ("error", "invalid", "not found", "unknown", "no such")):
+                return line
         return self.lines[-1] if self.lines else "no message"
 
 
@@ -131,10 +135,6 @@ class PipeReader(VideoReader):
             self.stats.demux_error = f"ffmpeg: {self.err.last()}"
 
 
-def open_pipe_reader(source: str) -> PipeReader:
-    return PipeReader(source)
-
-
 class PipeWriter(VideoWriter):
     """Writes NUT (raw video + copied packets) into an ffmpeg encoder process."""
 
@@ -144,28 +144,10 @@ class PipeWriter(VideoWriter):
         self.out_tmp: str | None = None
         self.reader = reader
         self.proc: Any = None
-        self.enc_args = dict(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, format=format)
-        raw_info = VideoInfo(**{**vars(info), "rotation": 0})
-        # frames cross the pipe already in the output's pixel format: the colour conversion is
-        # vdeblur's own (as with --io pyav), and pass-through frames are not converted at all
-        super().__init__(None, raw_info, copy_streams=reader.copy, codec="rawvideo", crf=None,
-                         pix_fmt=pix_fmt, format="nut")
-
-    def _open(self) -> None:
-        """Start the encoder at the first frame, once rotation and timestamp offset are known."""
-        import ffmpeg
-
-        a = self.enc_args
-        codec, crf, preset, pix_fmt, format = a["codec"], a["crf"], a["preset"], a["pix_fmt"], a["format"]
-        out, info = self.final, self.reader.info
-        self.out_tmp = None if out == "-" else temp_path_for(out)
-        in_opts: dict[str, Any] = {"f": "nut", "copyts": None, "noautorotate": None}
-        if info.rotation:
-            in_opts["display_rotation:v:0"] = str(info.rotation)
-        in_opts["itsoffset"] = str(-TS_OFFSET)
+        # keep source times (as --io pyav does): no shifting, the encoder in the demuxer's time base
         enc: dict[str, Any] = {"c:v": codec, "pix_fmt": pix_fmt, "c:a": "copy", "c:s": "copy",
                                "fps_mode": "passthrough", "map_metadata": "0",
-                               "avoid_negative_ts": "disabled", "enc_time_base:v": "demux"}  # keep source times, as --io pyav does
+                               "avoid_negative_ts": "disabled", "enc_time_base:v": "demux"}
         if crf is not None:
             enc["crf"] = str(crf)
             if codec in ("libvpx-vp9", "libvpx"):
@@ -174,12 +156,26 @@ class PipeWriter(VideoWriter):
             enc["preset"] = preset
         if format or out == "-":
             enc["f"] = format or "matroska"
+        self.enc_opts = enc
+        # frames cross the pipe already in the output's pixel format: the colour conversion is
+        # vdeblur's own (as with --io pyav), and pass-through frames are not converted at all
+        super().__init__(None, VideoInfo(**{**vars(info), "rotation": 0}), copy_streams=reader.copy,
+                         codec="rawvideo", crf=None, pix_fmt=pix_fmt, format="nut")
+
+    def _open(self) -> None:
+        """Start the encoder at the first frame (a run that fails before starts no process)."""
+        import ffmpeg
+
+        in_opts: dict[str, Any] = {"f": "nut", "copyts": None, "noautorotate": None, "itsoffset": str(-TS_OFFSET)}
+        if self.reader.info.rotation:
+            in_opts["display_rotation:v:0"] = str(self.reader.info.rotation)
+        self.out_tmp = None if self.final == "-" else temp_path_for(self.final)
         src = ffmpeg.input("pipe:", **in_opts)
-        dest = "pipe:" if out == "-" else self.out_tmp
-        cmd = ffmpeg.output(src["v"], src["a?"], src["s?"], dest, **enc).compile(cmd=ffmpeg_exe())
+        dest = self.out_tmp or "pipe:"
+        cmd = ffmpeg.output(src["v"], src["a?"], src["s?"], dest, **self.enc_opts).compile(cmd=ffmpeg_exe())
         cmd[1:1] = ["-hide_banner", "-v", "error", "-y", "-sws_flags", SWS_FLAGS]
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=sys.stdout.buffer if out == "-" else subprocess.DEVNULL,
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL if self.out_tmp else sys.stdout.buffer,
             stderr=subprocess.PIPE,
         )
         self.err = _StderrTail(self.proc.stderr)
@@ -216,7 +212,3 @@ class PipeWriter(VideoWriter):
             os.remove(self.out_tmp)
         self.out_tmp = None
 
-
-def open_pipe_writer(out: str, inp: str, info: VideoInfo, reader: VideoReader, *, codec: str, crf: int | None,
-                     preset: str | None, pix_fmt: str, format: str | None, force: bool) -> PipeWriter:
-    return PipeWriter(out, info, reader, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, format=format)

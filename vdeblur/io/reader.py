@@ -7,6 +7,7 @@ A damaged input is decoded as far as it can be; ``stats`` says how many frames w
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, BinaryIO, Iterator
@@ -16,6 +17,11 @@ import numpy as np
 
 from vdeblur.errors import InputError
 from vdeblur.io.probe import VideoInfo, check_input_path, info_from_container
+
+# FFmpeg's own log lines (decoder warnings, x264 messages) would break the one-line error
+# promise: vdeblur reports what matters itself. VDEBLUR_FFMPEG_LOG=1 lets them through.
+if not os.environ.get("VDEBLUR_FFMPEG_LOG"):
+    av.logging.set_libav_level(av.logging.FATAL)
 
 
 @dataclass
@@ -111,7 +117,7 @@ class VideoReader:
         try:
             self.container = av.open(source, mode="r", format=format)
         except av.error.FFmpegError as e:
-            raise InputError(f"cannot read {self.name} as a video: {_reason(e)}") from e
+            raise InputError(f"cannot read {self.name} as a video: {ffmpeg_reason(e)}") from e
         try:
             self.info = info_from_container(self.container, self.name)
         except Exception:
@@ -169,7 +175,7 @@ class VideoReader:
             except StopIteration:
                 break
             except av.error.FFmpegError as e:
-                self.stats.demux_error = _reason(e)
+                self.stats.demux_error = ffmpeg_reason(e)
                 break
             if packet.stream.index == self.video.index:
                 if packet.size == 0:
@@ -180,6 +186,6 @@ class VideoReader:
         yield from self._decode(None)
 
 
-def _reason(e: Exception) -> str:
+def ffmpeg_reason(e: Exception) -> str:
     msg = getattr(e, "strerror", None) or str(e)
     return msg.split(": '", 1)[0] if isinstance(msg, str) else str(e)

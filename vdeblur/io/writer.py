@@ -18,7 +18,7 @@ import numpy as np
 
 from vdeblur.errors import OutputError
 from vdeblur.io.probe import VideoInfo
-from vdeblur.io.reader import CopyPacket, Frame
+from vdeblur.io.reader import CopyPacket, Frame, ffmpeg_reason
 
 
 def default_pix_fmt(info: VideoInfo, codec: str, *, high_depth: bool = False) -> str:
@@ -54,6 +54,14 @@ def encoder_formats(codec: str) -> list[str]:
         return [f.name for f in (av.codec.Codec(codec, "w").video_formats or [])]
     except Exception:
         return []
+
+
+def is_pix_fmt(name: str) -> bool:
+    try:
+        av.VideoFormat(name)
+        return True
+    except ValueError:
+        return False
 
 
 def is_high_depth(pix_fmt: str) -> bool:
@@ -132,7 +140,7 @@ class VideoWriter:
         negative_ok = ext in NEGATIVE_TS_EXTS or self.format in NEGATIVE_TS_FORMATS
         opts = {"avoid_negative_ts": "disabled"} if negative_ok else {}
         try:
-            c = av.open(dest, mode="w", format=self.format, options=opts)
+            c = av.open(dest, mode="w", format=self.format, container_options=opts)
         except (av.error.FFmpegError, ValueError) as e:
             self._remove_tmp()
             raise OutputError(f"cannot write {self.name}: {e}") from e
@@ -180,6 +188,14 @@ class VideoWriter:
                     f"{src.type} stream #{src.index} ({src.codec_context.name}) cannot be copied "
                     f"into {self.name}: {e}; choose a container that holds it (.mkv holds most)"
                 ) from e
+        try:  # open the encoder and write the header now, so a bad setting is named as such
+            c.start_encoding()
+        except (av.error.FFmpegError, ValueError) as e:
+            self.abort()
+            raise OutputError(
+                f"cannot start encoding {self.name} with {self.codec} (pix_fmt {self.pix_fmt}, "
+                f"options {opts}): {ffmpeg_reason(e)}"
+            ) from e
 
     @property
     def name(self) -> str:
