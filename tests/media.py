@@ -37,6 +37,7 @@ def write_video(
     frames: Sequence[np.ndarray] | None = None,
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
+    chapters: list[dict] | None = None,
 ) -> list[np.ndarray]:
     """Write a video and return the RGB frames that went in. ``pts`` gives VFR timestamps."""
     w, h = size
@@ -45,6 +46,8 @@ def write_video(
     with av.open(str(path), "w", container_options=container_options or {}) as c:
         for k, v in (metadata or {}).items():
             c.metadata[k] = v
+        if chapters:
+            c.set_chapters(chapters)
         s = c.add_stream(codec, rate=fps)
         s.width, s.height, s.pix_fmt = w, h, pix_fmt
         tb = time_base or Fraction(1, fps * 100)
@@ -95,6 +98,7 @@ def read_video(path) -> dict:
             height=v.codec_context.height,
             pix_fmt=v.codec_context.format.name,
             metadata=dict(c.metadata),
+            chapters=[(float(ch["start"] * ch["time_base"]), ch["metadata"].get("title")) for ch in c.chapters()],
             types=[s.type for s in c.streams],
             codecs=[s.codec_context.name for s in c.streams],
             rotation=0,

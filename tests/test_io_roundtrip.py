@@ -140,3 +140,28 @@ def test_luma_is_on_the_8bit_scale_for_every_depth(tmp_path):
             assert np.abs(y - rgb_y).mean() < 20  # limited-range Y vs full-range RGB luma
     assert np.abs(lumas[0] - lumas[1]).mean() < 2
     assert np.abs(lumas[0] - lumas[2]).mean() < 2
+
+
+@pytest.mark.parametrize("io", ["pyav", "ffmpeg"])
+def test_chapters_survive(cli, tmp_path, io):
+    from fractions import Fraction
+
+    src = tmp_path / "ch.mkv"
+    tb = Fraction(1, 25)
+    write_video(src, 20, (64, 48), chapters=[
+        {"id": 1, "start": 0, "end": 10, "time_base": tb, "metadata": {"title": "one"}},
+        {"id": 2, "start": 10, "end": 20, "time_base": tb, "metadata": {"title": "two"}},
+    ])
+    out = tmp_path / "o.mkv"
+    run_ok(cli, src, "-o", out, "--method", "identity", "--io", io)
+    assert read_video(out)["chapters"] == [(0.0, "one"), (0.4, "two")]
+
+
+def test_metadata_with_special_characters_through_ffmpeg(cli, tmp_path):
+    src = tmp_path / "m.mkv"
+    title = "a=b; #c \\ d\nsecond line"
+    write_video(src, 4, (64, 48), metadata={"title": title, "comment": "plain"})
+    out = tmp_path / "o.mkv"
+    run_ok(cli, src, "-o", out, "--method", "identity", "--io", "ffmpeg")
+    md = {k.lower(): v for k, v in read_video(out)["metadata"].items()}  # Matroska upper-cases tags
+    assert md.get("title") == title and md.get("comment") == "plain"

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from typing import Any
@@ -135,6 +136,20 @@ class PipeReader(VideoReader):
             self.stats.demux_error = f"ffmpeg: {self.err.last()}"
 
 
+def ffmetadata(metadata: dict[str, str], chapters: list[dict[str, Any]]) -> str:
+    """Container metadata and chapters in FFmpeg's FFMETADATA1 text format (NUT carries no chapters)."""
+
+    def esc(v: Any) -> str:
+        return "".join("\\" + ch if ch in "=;#\\\n" else ch for ch in str(v))
+
+    lines = [";FFMETADATA1"] + [f"{esc(k)}={esc(v)}" for k, v in metadata.items()]
+    for ch in chapters:
+        tb = ch["time_base"]
+        lines += ["[CHAPTER]", f"TIMEBASE={tb.numerator}/{tb.denominator}", f"START={ch['start']}", f"END={ch['end']}"]
+        lines += [f"{esc(k)}={esc(v)}" for k, v in ch.get("metadata", {}).items()]
+    return "\n".join(lines) + "\n"
+
+
 class PipeWriter(VideoWriter):
     """Writes NUT (raw video + copied packets) into an ffmpeg encoder process."""
 
@@ -144,10 +159,12 @@ class PipeWriter(VideoWriter):
         self.out_tmp: str | None = None
         self.reader = reader
         self.proc: Any = None
+        self.meta_file: str | None = None
         # keep source times (as --io pyav does): no shifting, the encoder in the demuxer's time base
         enc: dict[str, Any] = {"c:v": codec, "pix_fmt": pix_fmt, "c:a": "copy", "c:s": "copy",
-                               "fps_mode": "passthrough", "map_metadata": "0",
-                               "avoid_negative_ts": "disabled", "enc_time_base:v": "demux"}
+                               "fps_mode": "passthrough", "avoid_negative_ts": "disabled",
+                               "enc_time_base:v": "demux",
+                               "map_metadata": "1", "map_chapters": "1"}  # input 1: an FFMETADATA file
         if crf is not None:
             enc["crf"] = str(crf)
             if codec in ("libvpx-vp9", "libvpx"):
@@ -172,7 +189,13 @@ class PipeWriter(VideoWriter):
         self.out_tmp = None if self.final == "-" else temp_path_for(self.final)
         src = ffmpeg.input("pipe:", **in_opts)
         dest = self.out_tmp or "pipe:"
+        info = self.reader.info
+        fd, self.meta_file = tempfile.mkstemp(prefix="vdeblur-meta-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(ffmetadata(info.metadata, info.chapters))
         cmd = ffmpeg.output(src["v"], src["a?"], src["s?"], dest, **self.enc_opts).compile(cmd=ffmpeg_exe())
+        at = cmd.index("pipe:") + 1  # the metadata file is input 1, right after the NUT pipe
+        cmd[at:at] = ["-f", "ffmetadata", "-i", self.meta_file]
         cmd[1:1] = ["-hide_banner", "-v", "error", "-y", "-sws_flags", SWS_FLAGS]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL if self.out_tmp else sys.stdout.buffer,
@@ -194,6 +217,7 @@ class PipeWriter(VideoWriter):
             self.abort()
             raise OutputError(f"ffmpeg encoder failed: {self.err.last()}") from e
         code = self.proc.wait()
+        self._remove_meta()
         if code != 0:
             self.abort()
             raise OutputError(f"ffmpeg encoder failed ({code}): {self.err.last()}")
@@ -201,7 +225,13 @@ class PipeWriter(VideoWriter):
             os.replace(self.out_tmp, self.final)
             self.out_tmp = None
 
+    def _remove_meta(self) -> None:
+        if self.meta_file and os.path.exists(self.meta_file):
+            os.remove(self.meta_file)
+        self.meta_file = None
+
     def abort(self) -> None:
+        self._remove_meta()
         super().abort()
         if self.proc is None:
             return

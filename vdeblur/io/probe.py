@@ -29,6 +29,7 @@ class VideoInfo:
     metadata: dict[str, str] = field(default_factory=dict)  # container metadata
     stream_metadata: dict[str, str] = field(default_factory=dict)
     streams: list[str] = field(default_factory=list)  # "#1 audio aac", ...
+    chapters: list[dict[str, Any]] = field(default_factory=list)
     format_name: str = ""
 
     @property
@@ -97,8 +98,9 @@ def info_from_container(container: Any, name: str) -> VideoInfo:
             "color_primaries": cc.color_primaries,
             "color_trc": cc.color_trc,
         },
-        metadata={k: v_ for k, v_ in container.metadata.items() if k not in MUXER_KEYS},
+        metadata={k: v_ for k, v_ in container.metadata.items() if k.lower() not in MUXER_KEYS},
         stream_metadata=dict(v.metadata),
         streams=streams,
+        chapters=list(container.chapters()) if hasattr(container, "chapters") else [],
         format_name=container.format.name,
     )

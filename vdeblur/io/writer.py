@@ -178,6 +178,8 @@ class VideoWriter:
                 s.metadata[k] = v
         for k, v in info.metadata.items():
             c.metadata[k] = v
+        if info.chapters:
+            c.set_chapters(info.chapters)
         self.stream = s
         for src in self.copy_streams:
             try:
