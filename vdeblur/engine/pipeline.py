@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -50,7 +50,6 @@ class Summary:
     ssim: float | None = None
     psnr_input: float | None = None
     ssim_input: float | None = None
-    restore_ms: list[float] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         keys = ("frames", "restored", "seconds", "fps", "psnr", "ssim", "psnr_input", "ssim_input")
@@ -257,9 +256,7 @@ class Engine:
                     break
                 decided.popleft()
                 if not st.blurred or self.identity:
-                    st.done = True
-                    if self.recurrent:
-                        self._state = None  # the chain of restored frames is broken
+                    st.done = True  # passed through (a recurrent method restarts after it: _run_batch)
                 else:
                     lim = last if last is not None else need
                     by_index = {h.frame.index: h for h in history}
@@ -308,7 +305,7 @@ class Engine:
     def _run_batch(self, batch: list) -> None:
         stages = [st for st, _ in batch]
         if self.recurrent and stages[0].frame.index != self._last_restored + 1:
-            self._state = None
+            self._state = None  # a frame was passed through: the chain of restored frames is broken
         t0 = time.perf_counter()
         outs, self._state = self.restorer.restore([w for _, w in batch], self._state)
         ms = (time.perf_counter() - t0) * 1000 / len(stages)
@@ -323,8 +320,6 @@ class Engine:
         s.frames += 1
         restored = st.out is not None
         s.restored += restored
-        if restored:
-            s.restore_ms.append(st.ms)
         r = FrameResult(st.frame.index, st.frame.time, st.score, st.blurred, restored, round(st.ms, 3))
         if self.reference is not None and self.metrics is not None:
             ref = next(self.reference, None)
