@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from media import write_video
 from vdeblur.data.synth import synth_clip
 from vdeblur.io.writer import write_rgb_video
 

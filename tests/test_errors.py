@@ -1,7 +1,6 @@
 """Every error kind: one clear line on stderr, its exit code, and no output left behind."""
 
 import os
-import shutil
 
 import pytest
 

@@ -116,7 +116,7 @@ def test_every_15_labels_groups_from_their_middles() -> None:
 
 def test_every_k_batch_mode_accuracy() -> None:
     for k in (3, 15):
-        hits, frames_ok, n = [], [], 0
+        hits, frames_ok = [], []
         for seed in SEEDS:
             blurred, _, labels = _clip(seed)
             dec = run(LaplacianSelector(every=k, total=len(blurred)), blurred)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import typer
 
 from vdeblur.cli import common
 from vdeblur.cli.output import json_line

@@ -8,7 +8,7 @@ A damaged input is decoded as far as it can be; ``stats`` says how many frames w
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, BinaryIO, Iterator
 

@@ -72,7 +72,6 @@ class ClassicalMethod(FrameMethod):
         super().__init__(_Float32(op))
 
 
-
 @register_method(
     "unsharp",
     kind="classical",
