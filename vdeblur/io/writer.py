@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import av
 import numpy as np
@@ -149,8 +149,7 @@ class VideoWriter:
             rate = info.rate or None
             s = c.add_stream(self.codec, rate=rate)
         except (av.error.FFmpegError, ValueError) as e:
-            self.abort()
-            raise OutputError(f"unknown or unusable encoder {self.codec!r}: {e}") from e
+            self._fail(f"unknown or unusable encoder {self.codec!r}: {e}", e)
         s.width, s.height = info.width, info.height
         s.pix_fmt = self.pix_fmt
         s.time_base = info.time_base
@@ -185,19 +184,18 @@ class VideoWriter:
             try:
                 self.stream_map[src.index] = c.add_stream_from_template(src)
             except (av.error.FFmpegError, ValueError) as e:
-                self.abort()
-                raise OutputError(
-                    f"{src.type} stream #{src.index} ({src.codec_context.name}) cannot be copied "
-                    f"into {self.name}: {e}; choose a container that holds it (.mkv holds most)"
-                ) from e
+                self._fail(f"{src.type} stream #{src.index} ({src.codec_context.name}) cannot be copied "
+                           f"into {self.name}: {e}; choose a container that holds it (.mkv holds most)", e)
         try:  # open the encoder and write the header now, so a bad setting is named as such
             c.start_encoding()
         except (av.error.FFmpegError, ValueError) as e:
-            self.abort()
-            raise OutputError(
-                f"cannot start encoding {self.name} with {self.codec} (pix_fmt {self.pix_fmt}, "
-                f"options {opts}): {ffmpeg_reason(e)}"
-            ) from e
+            self._fail(f"cannot start encoding {self.name} with {self.codec} (pix_fmt {self.pix_fmt}, "
+                       f"options {opts}): {ffmpeg_reason(e)}", e)
+
+    def _fail(self, message: str, cause: BaseException) -> NoReturn:
+        """Drop what was written and raise one OutputError line."""
+        self.abort()
+        raise OutputError(message) from cause
 
     @property
     def name(self) -> str:
