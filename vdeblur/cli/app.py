@@ -1,16 +1,11 @@
-"""The Typer app, the global options, and the one table that maps errors to exit codes."""
+"""The Typer app and its global options; the error table is in cli/errors.py."""
 
 from __future__ import annotations
-
-import functools
-import signal
-import sys
-from typing import Any, Callable
 
 import typer
 
 from vdeblur import __version__
-from vdeblur.errors import EXIT_INTERRUPTED, VdeblurError
+from vdeblur.cli.errors import STATE, handles_errors
 
 app = typer.Typer(
     name="vdeblur",
@@ -19,48 +14,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-STATE = {"debug": False}
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def error_exit(exc: BaseException) -> tuple[str, int]:
-    """The error table: exception -> (one line for stderr, exit code)."""
-    if isinstance(exc, VdeblurError):
-        return f"vdeblur: {exc.label}: {exc}", exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        return "vdeblur: interrupted; no output was left behind", EXIT_INTERRUPTED
-    if isinstance(exc, MemoryError):
-        return "vdeblur: internal error: out of memory", 1
-    return (
-        f"vdeblur: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-        1,
-    )
-
-
-def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a command body; turn every failure into one stderr line and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        prev = signal.signal(signal.SIGTERM, _on_sigterm)
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - the whole point
-            if STATE["debug"] and not isinstance(exc, KeyboardInterrupt):
-                raise
-            line, code = error_exit(exc)
-            print(line, file=sys.stderr)
-            raise typer.Exit(code) from None
-        finally:
-            signal.signal(signal.SIGTERM, prev)
-
-    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -79,12 +32,13 @@ def main_options(
 
 
 def _register() -> None:
-    from vdeblur.cli import classify, demo, methods, run
+    from vdeblur.cli import classify, demo, methods, run, weights
 
     app.command("run")(handles_errors(run.run))
     app.command("classify")(handles_errors(classify.classify))
     app.command("demo")(handles_errors(demo.demo))
     app.command("methods")(handles_errors(methods.methods))
+    app.add_typer(weights.app, name="weights")
 
 
 _register()

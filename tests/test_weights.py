@@ -1,0 +1,116 @@
+"""weights.toml parsing, sha256 checks, safetensors round trip, hub errors, `vdeblur weights`."""
+
+import pytest
+import torch
+from torch import nn
+
+from vdeblur.errors import WeightsError
+from vdeblur.weights.spec import find_spec, load_specs
+from vdeblur.weights.store import load_state_dict, load_weights, locate, save_state_dict, sha256_file
+
+ENTRY = """
+[[weights]]
+name = "{name}"
+method = "toy"
+variant = "small"
+{where}
+sha256 = "{sha}"
+size = {size}
+license = "MIT"
+data = "random"
+recipe = "none"
+good_for = "tests only"
+"""
+
+
+def toy():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1))
+
+
+def make_entry(tmp_path, name="toy-small"):
+    (tmp_path / "files").mkdir(exist_ok=True)
+    path = tmp_path / "files" / f"{name}.safetensors"
+    sha, size = save_state_dict(toy().state_dict(), path, metadata={"method": "toy"})
+    toml = tmp_path / "weights.toml"
+    toml.write_text(ENTRY.format(name=name, where=f'file = "files/{name}.safetensors"', sha=sha, size=size))
+    return toml, path
+
+
+def test_packaged_list_parses():
+    assert isinstance(load_specs(), list)
+
+
+def test_round_trip_gives_identical_output(tmp_path):
+    toml, path = make_entry(tmp_path)
+    spec = find_spec("toy-small", toml)
+    assert spec.sha256 == sha256_file(path)
+    net = toy()
+    sd = {k: v.half().float() for k, v in net.state_dict().items()}  # stored as fp16
+    net.load_state_dict(sd)
+    other = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1))
+    other.load_state_dict({k: v.float() for k, v in load_weights(spec).items()})
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(net(x), other(x))
+
+
+def test_corrupted_file_is_refused(tmp_path):
+    toml, path = make_entry(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch.*toy-small|toy-small.*sha256 mismatch"):
+        load_weights(find_spec("toy-small", toml))
+
+
+def test_truncated_file_is_refused(tmp_path):
+    toml, path = make_entry(tmp_path)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(WeightsError, match="bytes, expected"):
+        load_weights(find_spec("toy-small", toml))
+
+
+def test_missing_file_names_the_entry(tmp_path):
+    toml, path = make_entry(tmp_path)
+    path.unlink()
+    with pytest.raises(WeightsError, match="'toy-small': file missing"):
+        locate(find_spec("toy-small", toml))
+
+
+def test_a_pickle_is_never_loaded(tmp_path):
+    p = tmp_path / "evil.safetensors"
+    torch.save({"w": torch.zeros(1)}, p)  # a pickle with a safetensors name
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        load_state_dict(p)
+
+
+def test_hub_entry_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    toml = tmp_path / "weights.toml"
+    where = 'hub = { repo = "vdeblur/none", filename = "x.safetensors", revision = "0123456789abcdef" }'
+    toml.write_text(ENTRY.format(name="hubbed", where=where, sha="0" * 64, size=1))
+    with pytest.raises(WeightsError, match="put the file at .*x.safetensors"):
+        locate(find_spec("hubbed", toml), download=True)
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ('[[weights]]\nname = "x"\n', "lacks"),
+    ("not toml [", "not valid TOML"),
+])
+def test_malformed_list(tmp_path, bad, msg):
+    toml = tmp_path / "weights.toml"
+    toml.write_text(bad)
+    with pytest.raises(WeightsError, match=msg):
+        load_specs(toml)
+
+
+def test_weights_cli(cli, monkeypatch, tmp_path):
+    toml, path = make_entry(tmp_path)
+    monkeypatch.setenv("VDEBLUR_WEIGHTS_TOML", str(toml))
+    r = cli("weights", "list", "--json")
+    assert r.exit_code == 0 and '"toy-small"' in r.stdout
+    assert cli("weights", "verify").exit_code == 0
+    path.write_bytes(b"x" + path.read_bytes()[1:])
+    r = cli("weights", "verify", "toy-small")
+    assert r.exit_code == 5 and "failed verification" in r.stderr

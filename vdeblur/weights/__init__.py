@@ -1,0 +1,1 @@
+"""Weights: weights.toml (the one list), safetensors files checked by sha256, never unpickled."""
