@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from vdeblur.engine.precision import run_with_fallback
+from vdeblur.engine.tiling import run_tiled_or_whole
+from vdeblur.errors import UsageError
 from vdeblur.methods.base import Method
 
 
@@ -55,11 +57,17 @@ class Restorer:
         device: torch.device,
         precision: str = "fp32",
         warn: Callable[[str], None] = lambda m: None,
+        tile: int | None = None,
+        tile_overlap: int = 32,
     ):
-        self.method = method.to(device).eval()
+        # channels_last: 3-4x faster convolutions on CPU in bf16, and on tensor cores
+        self.method = method.to(device, memory_format=torch.channels_last).eval()
         self.device = device
         self.precision = precision
         self.warn = warn
+        if tile is not None and method.recurrent:
+            raise UsageError("--tile: a recurrent method carries whole-frame state and cannot be tiled")
+        self.tile, self.tile_overlap = tile, tile_overlap
 
     def restore(self, windows: list[list[np.ndarray]], state: Any = None) -> tuple[list[np.ndarray], Any]:
         dtype = windows[0][0].dtype
@@ -68,8 +76,12 @@ class Restorer:
         box: dict[str, Any] = {}
 
         def call() -> torch.Tensor:
-            out, box["state"] = self.method(x, state)
-            return out
+            if self.method.recurrent:
+                out, box["state"] = self.method(x, state)
+                return out
+            # whole frames, or overlapping tiles when asked or when a frame does not fit
+            return run_tiled_or_whole(lambda crop: self.method(crop)[0], x, self.tile, self.tile_overlap,
+                                      self.method.pad_multiple, self.device, self.warn)
 
         out = run_with_fallback(call, self.device, self.precision, self.warn)[..., :h, :w]
         return [to_array(o, dtype) for o in out], box.get("state")

@@ -1,0 +1,1 @@
+"""Architecture modules: nn.Modules taking hyperparameters only."""
