@@ -23,6 +23,7 @@ _REGISTRY: dict[str, "MethodSpec"] = {}
 # so `--method identity` never imports torch
 _BUILTIN_MODULES = ["vdeblur.methods.identity", "vdeblur.methods.classical"]
 _loaded: set[str] = set()
+ENTRY_POINT_GROUP = "vdeblur.methods"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def register_method(
 
 
 def _load_builtins(until: str | None = None) -> None:
-    """Import the built-in method modules (they register on import), stopping once ``until`` is known."""
+    """Import the built-in method modules (they register on import), then the plugins, stopping
+    once ``until`` is known."""
     import importlib
 
     for mod in _BUILTIN_MODULES:
@@ -80,6 +82,30 @@ def _load_builtins(until: str | None = None) -> None:
         if mod not in _loaded:
             _loaded.add(mod)
             importlib.import_module(mod)
+    if until is None or until not in _REGISTRY:
+        _load_plugins()
+
+
+def _load_plugins() -> None:
+    """Methods from other packages: entry points in the group ``vdeblur.methods``.
+
+    An entry point names a module (importing it registers its methods with ``register_method``)
+    or a factory (registered under the entry point's name, kind "plugin"). A plugin that fails
+    to load is reported as a UsageError naming it, not skipped silently.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        key = f"entry point {ep.name} = {ep.value}"
+        if key in _loaded:
+            continue
+        _loaded.add(key)
+        try:
+            obj = ep.load()
+        except Exception as e:  # noqa: BLE001 - a broken plugin is named, in one line
+            raise UsageError(f"method plugin {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}") from e
+        if callable(obj) and not inspect.ismodule(obj) and ep.name not in _REGISTRY:
+            register_method(ep.name, kind="plugin")(obj)
 
 
 def list_methods() -> list[MethodSpec]:
