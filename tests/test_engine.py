@@ -257,3 +257,19 @@ def test_tile_option_on_the_cli(cli, clip, tmp_path):
     r = cli("run", clip, "-o", tmp_path / "o.mp4", "--method", "unsharp", "--select", "none",
             "--tile", "32", "--tile-overlap", "16")
     assert r.exit_code == 0, r.output
+
+
+def test_self_ensemble():
+    from vdeblur.engine.restorer import self_ensemble
+
+    x = torch.rand(2, 1, 3, 10, 14)
+    assert torch.allclose(self_ensemble(lambda t: t[:, 0] * 2, x), x[:, 0] * 2)  # equivariant: unchanged
+    # a direction-dependent op (shift right) is averaged over all directions
+    shifted = self_ensemble(lambda t: torch.roll(t[:, 0], 1, dims=-1), x)
+    want = sum(torch.roll(x[:, 0], s, dims=d) for d in (-1, -2) for s in (1, -1)) * 2 / 8
+    assert torch.allclose(shifted, want, atol=1e-6)
+
+
+def test_ensemble_option_on_the_cli(cli, clip, tmp_path):
+    r = cli("run", clip, "-o", tmp_path / "o.mp4", "--method", "unsharp", "--select", "none", "--ensemble")
+    assert r.exit_code == 0, r.output

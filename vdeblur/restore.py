@@ -28,6 +28,7 @@ class RunOptions:
     batch: int = 0  # 0: auto (4 on a GPU, 1 on the CPU)
     tile: int | None = None  # tile size; None: whole frames, tiles only when a frame does not fit
     tile_overlap: int = 32
+    ensemble: bool = False  # geometric self-ensemble (8 flips/rotations, averaged)
     codec: str = "libx264"
     crf: int | None = 18
     preset: str | None = None
@@ -112,7 +113,8 @@ def restore_video(
         from vdeblur.engine.restorer import Restorer
 
         device = resolve_device(o.device)
-        restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap)
+        restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
+                             ensemble=o.ensemble)
     if o.io not in ("pyav", "ffmpeg"):
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
     if o.io == "pyav" and "-" in (inp, out):

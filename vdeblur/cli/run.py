@@ -26,6 +26,7 @@ def run(
     batch: int = typer.Option(0, "--batch", min=0, help="Frames per batch (0: 4 on a GPU, 1 on the CPU)."),
     tile: Optional[int] = typer.Option(None, "--tile", min=16, help="Restore in overlapping tiles of this size (default: whole frames; tiles of 512 then 256 when a frame does not fit in device memory)."),
     tile_overlap: int = typer.Option(32, "--tile-overlap", min=0, help="Overlap of the tiles in pixels, blended with a smooth window."),
+    ensemble: bool = typer.Option(False, "--ensemble", help="Geometric self-ensemble: average over 8 flips/rotations (8x slower)."),
     codec: str = typer.Option("libx264", "--codec", help="Video encoder."),
     crf: Optional[int] = typer.Option(18, "--crf", help="Constant rate factor (quality) of the encoder."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Encoder preset (e.g. ultrafast ... veryslow)."),
@@ -45,7 +46,7 @@ def run(
     cfg.update({k: v for k, v in (("psf", psf), ("iterations", iterations)) if v is not None})
     opts = RunOptions(
         method=method, method_cfg=cfg, select=select, select_every=select_every, threshold=threshold,
-        device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, codec=codec, crf=crf, preset=preset,
+        device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,
         pix_fmt=pix_fmt, io=io, force=force, format=format,
     )
     progress = Progress(enabled=not json)

@@ -48,6 +48,22 @@ def pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
     return flat.reshape(*shape[:-2], h + ph, w + pw), h, w
 
 
+def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Geometric self-ensemble: the mean of ``fn`` over the 8 flips and rotations of the image
+    plane of ``x`` (its last two dims), each mapped back. atrous-mlfa-image-video-deblur.md
+    (Section 4, results on REDS) averages four such versions; vdeblur takes the whole dihedral group."""
+    acc = None
+    for k in range(4):
+        for flip in (False, True):
+            t = torch.rot90(x, k, dims=(-2, -1))
+            t = t.flip(-1) if flip else t
+            y = fn(t).float()
+            y = y.flip(-1) if flip else y
+            y = torch.rot90(y, -k, dims=(-2, -1))
+            acc = y if acc is None else acc + y
+    return acc / 8
+
+
 class Restorer:
     """Runs ``method`` on batches of windows: ``restore(windows, state) -> (frames, state)``."""
 
@@ -59,6 +75,7 @@ class Restorer:
         warn: Callable[[str], None] = lambda m: None,
         tile: int | None = None,
         tile_overlap: int = 32,
+        ensemble: bool = False,
     ):
         # channels_last: 3-4x faster convolutions on CPU in bf16, and on tensor cores
         self.method = method.to(device, memory_format=torch.channels_last).eval()
@@ -68,6 +85,9 @@ class Restorer:
         if tile is not None and method.recurrent:
             raise UsageError("--tile: a recurrent method carries whole-frame state and cannot be tiled")
         self.tile, self.tile_overlap = tile, tile_overlap
+        if ensemble and method.recurrent:
+            raise UsageError("--ensemble: a recurrent method carries state from frame to frame and cannot be ensembled")
+        self.ensemble = ensemble
 
     def restore(self, windows: list[list[np.ndarray]], state: Any = None) -> tuple[list[np.ndarray], Any]:
         dtype = windows[0][0].dtype
@@ -80,8 +100,11 @@ class Restorer:
                 out, box["state"] = self.method(x, state)
                 return out
             # whole frames, or overlapping tiles when asked or when a frame does not fit
-            return run_tiled_or_whole(lambda crop: self.method(crop)[0], x, self.tile, self.tile_overlap,
-                                      self.method.pad_multiple, self.device, self.warn)
+            def fn(crop: torch.Tensor) -> torch.Tensor:
+                return self_ensemble(lambda c: self.method(c)[0], crop) if self.ensemble else self.method(crop)[0]
+
+            return run_tiled_or_whole(fn, x, self.tile, self.tile_overlap, self.method.pad_multiple,
+                                      self.device, self.warn)
 
         out = run_with_fallback(call, self.device, self.precision, self.warn)[..., :h, :w]
         return [to_array(o, dtype) for o in out], box.get("state")
