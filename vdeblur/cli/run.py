@@ -16,6 +16,7 @@ def run(
     method: str = typer.Option("richardson-lucy", "--method", "-m", help="Restoration method (see `vdeblur methods`)."),
     psf: Optional[str] = typer.Option(None, "--psf", help="PSF for wiener / richardson-lucy: motion:LENGTH:ANGLE or gaussian:SIGMA (default: estimated per frame)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Iterations, for iterative methods."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Your own safetensors weights for a neural method (default: its weights.toml entry)."),
     param: list[str] = typer.Option([], "--param", "-p", help="Method hyperparameter KEY=VALUE (repeatable; see `vdeblur methods`)."),
     select: str = common.SELECT,
     select_every: int = common.SELECT_EVERY,
@@ -43,7 +44,7 @@ def run(
     if output == "-" and json:
         raise UsageError("--json writes to stdout, which -o - already uses for the video")
     cfg = common.parse_params(param)
-    cfg.update({k: v for k, v in (("psf", psf), ("iterations", iterations)) if v is not None})
+    cfg.update({k: v for k, v in (("psf", psf), ("iterations", iterations), ("weights", weights)) if v is not None})
     opts = RunOptions(
         method=method, method_cfg=cfg, select=select, select_every=select_every, threshold=threshold,
         device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,

@@ -1,0 +1,170 @@
+"""The papers' networks as vdeblur methods: architecture + what it needs from the engine + weights.
+
+Each method is registered under its CLI name with ``variant`` (a key of the architecture's
+variants dict: data, not code) and ``weights`` (a safetensors file of the user's). Without
+``weights`` the entry for (method, variant) in weights.toml is used; a method with neither
+refuses to run with a WeightsError: random weights are never passed off as restoration.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from vdeblur.errors import UsageError, WeightsError
+from vdeblur.methods.base import Method
+from vdeblur.methods.registry import register_method
+
+
+@dataclass(frozen=True)
+class Arch:
+    """How to build one architecture and feed it windows."""
+
+    module: str  # vdeblur.methods.archs.<module>
+    cls: str
+    variants: str  # name of the variants dict in the module
+    default: str  # default variant
+    past: int = 0
+    future: int = 0
+    recurrent: bool = False
+
+    def load(self) -> tuple[type, dict[str, dict]]:
+        m = importlib.import_module(f"vdeblur.methods.archs.{self.module}")
+        return getattr(m, self.cls), getattr(m, self.variants)
+
+
+class NeuralMethod(Method):
+    """An architecture wrapped as a Method; ``step`` maps (net, window, state) -> (out, state)."""
+
+    def __init__(self, net: nn.Module, step: Callable[..., tuple[torch.Tensor, Any]], *, past: int = 0,
+                 future: int = 0, recurrent: bool = False):
+        super().__init__()
+        self.net = net
+        self.step = step
+        self.past, self.future, self.recurrent = past, future, recurrent
+        self.pad_multiple = int(getattr(net, "pad_multiple", 1))
+
+    def restore(self, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.step(self.net, window, state)
+
+
+def single_frame(net: nn.Module, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    return net(window[:, 0]), None
+
+
+def r2d4_step(net: nn.Module, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    """Window [t-2, t-1, t] (corrupted); state: the two previous restored frames (most recent first).
+    After a reset (start of the video, or a frame passed through) the corrupted past stands in
+    for the restored past (r2d4-video-denoise-deblur.md, Section IV: N = 2 previous frames)."""
+    cur = window[:, -1]
+    past_corrupted = window[:, :-1].flip(1)  # index 0 = t-1, the most recent
+    past_restored = past_corrupted if state is None else state
+    _denoised, restored = net(cur, past_corrupted, past_restored)
+    new_state = torch.stack([restored, past_restored[:, 0]], 1).detach()
+    return restored, new_state
+
+
+class TwoStage(nn.Module):
+    """Atrous stage 1 on each of t-1, t, t+1, then MLFA stage 2 (atrous-mlfa ... Section 3)."""
+
+    def __init__(self, stage1: dict, stage2: dict):
+        super().__init__()
+        from vdeblur.methods.archs.atrous import AtrousNet
+        from vdeblur.methods.archs.mlfa import MLFA
+
+        self.stage1, self.stage2 = AtrousNet(**stage1), MLFA(**stage2)
+        self.pad_multiple = max(self.stage1.pad_multiple, self.stage2.pad_multiple)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        pre = self.stage1(frames.flatten(0, 1)).unflatten(0, (b, t))
+        return self.stage2(pre)
+
+
+def two_stage_step(net: nn.Module, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    return net(window), None
+
+
+def load_into(net: nn.Module, method: str, variant: str, weights: str | None) -> nn.Module:
+    """Fill ``net`` from the user's file, or from weights.toml's entry; refuse when there is none."""
+    from vdeblur.weights.spec import specs_for
+    from vdeblur.weights.store import load_state_dict, load_weights
+
+    if weights is not None:
+        state, origin = load_state_dict(weights), weights
+    else:
+        entries = [s for s in specs_for(method) if s.variant == variant]
+        if not entries:
+            raise WeightsError(
+                f"method {method!r} (variant {variant!r}) has no trained weights yet: pass --weights FILE "
+                f"(a safetensors file, e.g. from `vdeblur train`); random weights are not restoration"
+            )
+        state, origin = load_weights(entries[0]), entries[0].name
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    result = net.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        miss, extra = result.missing_keys[:3], result.unexpected_keys[:3]
+        raise WeightsError(
+            f"weights {origin} do not fit {method}/{variant}: missing {miss}..., unexpected {extra}..."
+        )
+    return net
+
+
+def build_net(arch: Arch, variant: str | None) -> tuple[nn.Module, str]:
+    cls, variants = arch.load()
+    variant = variant or arch.default
+    if variant not in variants:
+        raise UsageError(f"unknown variant {variant!r}: expected one of {', '.join(variants)}")
+    return cls(**variants[variant]), variant
+
+
+ARCHS: dict[str, tuple[Arch, Callable[..., tuple[torch.Tensor, Any]], str]] = {
+    "golf": (Arch("golf", "Golf", "GOLF_VARIANTS", "small"), single_frame,
+             "Golf Optimizer: F then G applied recurrently (golf-optimizer-deconvolution.md 3-5)"),
+    "srn": (Arch("srn", "SRN", "SRN_VARIANTS", "small"), single_frame,
+            "Scale-recurrent network, 3 scales, ConvLSTM (srn-scale-recurrent-analysis.md 3.2)"),
+    "atrous": (Arch("atrous", "AtrousNet", "ATROUS_VARIANTS", "small"), single_frame,
+               "Atrous residual network, stage 1 (atrous-mlfa-image-video-deblur.md 3)"),
+    "deblurnet": (Arch("deblurnet", "DeblurNetFDM", "DEBLURNET_VARIANTS", "small"), single_frame,
+                  "DeblurNet frame deblurring module (deblurnet-frame-selection.md III-A)"),
+    "r2d4": (Arch("r2d4", "R2D4", "R2D4_VARIANTS", "small", past=2, recurrent=True), r2d4_step,
+             "R2-D4 joint video denoising and deblurring, recurrent (r2d4-video-denoise-deblur.md IV)"),
+}
+
+_PARAMS = {"variant": "architecture variant (see the module's variants)", "weights": "safetensors file"}
+
+
+def _register(name: str, arch: Arch, step: Callable[..., Any], doc: str) -> None:
+    def factory(variant: str | None = None, weights: str | None = None) -> Method:
+        net, var = build_net(arch, variant)
+        load_into(net, name, var, weights)
+        return NeuralMethod(net, step, past=arch.past, future=arch.future, recurrent=arch.recurrent)
+
+    factory.__doc__ = doc
+    register_method(name, kind="neural", params=_PARAMS, temporal=bool(arch.past or arch.future),
+                    weights="weights.toml")(factory)
+
+
+for _name, (_arch, _step, _doc) in ARCHS.items():
+    _register(_name, _arch, _step, _doc)
+
+
+MLFA_VARIANTS = {"small": ("small", "small"), "paper": ("paper", "paper")}
+
+
+@register_method("mlfa", kind="neural", params=_PARAMS, temporal=True, weights="weights.toml")
+def mlfa(variant: str | None = None, weights: str | None = None) -> Method:
+    """Atrous stage 1 + multi-level feature aggregation over t-1, t, t+1 (atrous-mlfa ... 3)."""
+    from vdeblur.methods.archs.atrous import ATROUS_VARIANTS
+    from vdeblur.methods.archs.mlfa import MLFA_VARIANTS as M
+
+    variant = variant or "small"
+    if variant not in MLFA_VARIANTS:
+        raise UsageError(f"unknown variant {variant!r}: expected one of {', '.join(MLFA_VARIANTS)}")
+    s1, s2 = MLFA_VARIANTS[variant]
+    net = load_into(TwoStage(ATROUS_VARIANTS[s1], M[s2]), "mlfa", variant, weights)
+    return NeuralMethod(net, two_stage_step, past=1, future=1)
