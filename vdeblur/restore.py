@@ -23,6 +23,7 @@ class RunOptions:
     select: str = "laplacian"
     select_every: int = 1
     threshold: float | None = None
+    select_weights: str | None = None  # for --select fsm
     device: str = "auto"
     precision: str = "fp32"
     batch: int = 0  # 0: auto (4 on a GPU, 1 on the CPU)
@@ -103,7 +104,6 @@ def restore_video(
     o = opts or RunOptions()
     # usage first: nothing is opened before the options make sense
     method = create(o.method, **(o.method_cfg or {}))
-    selector = make_selector(o.select, threshold=o.threshold, every=o.select_every)
     check_precision(o.precision)
     if getattr(method, "is_identity", False) and reference is None:
         device = None  # frames go from decoder to encoder: no tensors, no torch import
@@ -115,6 +115,8 @@ def restore_video(
         device = resolve_device(o.device)
         restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
                              ensemble=o.ensemble)
+    selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
+                             weights=o.select_weights, device=device or "cpu")
     if o.io not in ("pyav", "ffmpeg"):
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
     if o.io == "pyav" and "-" in (inp, out):

@@ -25,12 +25,12 @@ def blurred_runs(labels: list[bool]) -> list[tuple[int, int]]:
 
 
 def classify_video(path: str, select: str = "laplacian", every: int = 1, threshold: float | None = None,
-                   on_decision=None) -> dict:
+                   on_decision=None, select_weights: str | None = None) -> dict:
     """Score and label every frame of ``path``; returns the summary dict."""
     from vdeblur.io.reader import Frame, VideoReader
-    from vdeblur.select import make_selector
+    from vdeblur.select import make_selector, selector_input
 
-    sel = make_selector(select, threshold=threshold, every=every)
+    sel = make_selector(select, threshold=threshold, every=every, weights=select_weights)
     labels: list[bool] = []
     with VideoReader(path, copy_streams=False) as reader:
         times: dict[int, float | None] = {}
@@ -44,7 +44,7 @@ def classify_video(path: str, select: str = "laplacian", every: int = 1, thresho
         for item in reader.items():
             if isinstance(item, Frame):
                 times[item.index] = item.time
-                out(sel.push(item.index, item.luma() if sel.needs_score(item.index) else None))
+                out(sel.push(item.index, selector_input(sel, item)))
         out(sel.flush())
         lost = reader.stats.lost(reader.info)
         damaged = reader.stats.damaged(reader.info)
@@ -65,6 +65,7 @@ def classify(
     select: str = common.SELECT,
     select_every: int = common.SELECT_EVERY,
     threshold: Optional[float] = common.THRESHOLD,
+    select_weights: Optional[str] = common.SELECT_WEIGHTS,
     csv_path: Optional[str] = typer.Option(None, "--csv", help="Also write frame,pts,blur_score,blurred to this CSV file."),
     json: bool = common.JSON,
 ) -> None:
@@ -95,7 +96,7 @@ def classify(
             writer.writerow(["" if v is None else v for v in row.values()])
 
     try:
-        summary = classify_video(input, select, select_every, threshold, on_decision)
+        summary = classify_video(input, select, select_every, threshold, on_decision, select_weights)
     finally:
         progress.stop()
         if fh is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-SELECT = typer.Option("laplacian", "--select", help="Frame selector: laplacian, or none to restore every frame.")
+SELECT = typer.Option("laplacian", "--select", help="Frame selector: laplacian, fsm (trained classifier), or none to restore every frame.")
+SELECT_WEIGHTS = typer.Option(None, "--select-weights", help="Safetensors weights for --select fsm (default: its weights.toml entry).")
 SELECT_EVERY = typer.Option(1, "--select-every", min=1, help="Classify only the middle frame of each group of K frames.")
 THRESHOLD = typer.Option(None, "--threshold", min=0.0, help="Absolute blur-score threshold (default: adaptive).")
 JSON = typer.Option(False, "--json", help="JSON lines on stdout; no progress bar.")

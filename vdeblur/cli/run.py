@@ -21,6 +21,7 @@ def run(
     select: str = common.SELECT,
     select_every: int = common.SELECT_EVERY,
     threshold: Optional[float] = common.THRESHOLD,
+    select_weights: Optional[str] = common.SELECT_WEIGHTS,
     reference: Optional[str] = typer.Option(None, "--reference", help="Sharp reference video: PSNR/SSIM per frame."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (autocast)."),
@@ -47,6 +48,7 @@ def run(
     cfg.update({k: v for k, v in (("psf", psf), ("iterations", iterations), ("weights", weights)) if v is not None})
     opts = RunOptions(
         method=method, method_cfg=cfg, select=select, select_every=select_every, threshold=threshold,
+        select_weights=select_weights,
         device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,
         pix_fmt=pix_fmt, io=io, force=force, format=format,
     )

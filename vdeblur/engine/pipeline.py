@@ -22,6 +22,7 @@ import numpy as np
 
 from vdeblur.errors import InputError, InternalError
 from vdeblur.io.reader import CopyPacket, Frame
+from vdeblur.select import selector_input
 
 _END = object()
 
@@ -288,8 +289,7 @@ class Engine:
             st = _Stage(item)
             pending.append(st)
             undecided.append(st)
-            gray = item.luma() if sel.needs_score(item.index) else None
-            on_decisions(sel.push(item.index, gray))
+            on_decisions(sel.push(item.index, selector_input(sel, item)))
             schedule(end=False)
             emit()
         on_decisions(sel.flush())

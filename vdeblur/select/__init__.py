@@ -17,15 +17,19 @@ from vdeblur.select.laplacian import (
 )
 
 __all__ = ["Decision", "LaplacianSelector", "NoSelector", "SELECTORS", "Selector", "blur_score",
-           "make_selector", "value_range"]
+           "make_selector", "selector_input", "value_range"]
 
-SELECTORS = ("laplacian", "none")
+SELECTORS = ("laplacian", "fsm", "none")
 
 
 def make_selector(
-    name: str, threshold: float | None = None, every: int = 1, *, total: int | None = None
+    name: str, threshold: float | None = None, every: int = 1, *, total: int | None = None,
+    weights: str | None = None, variant: str | None = None, device: object = "cpu",
 ) -> Selector:
-    """The selector called ``name`` ("laplacian" or "none").
+    """The selector called ``name`` ("laplacian", "fsm" or "none").
+
+    ``fsm``: DeblurNet's trained Frame Selection Module (select/fsm.py); ``threshold`` is then a
+    probability (default 0.5), ``weights`` a safetensors file (default: weights.toml's entry).
 
     ``threshold``: absolute blur_score below which a frame is blurred (default: adaptive).
     ``every``: classify only the middle frame of each group of ``every`` frames (Table 9 uses 15).
@@ -42,4 +46,16 @@ def make_selector(
         return LaplacianSelector(threshold=thr, every=int(every), total=total)
     if key == "none":
         return NoSelector()
+    if key == "fsm":
+        from vdeblur.select.fsm import load_fsm
+
+        return load_fsm(weights, device, int(every), threshold, variant or "paper")
     raise UsageError(f"unknown frame selector {name!r} (choose from: {', '.join(SELECTORS)})")
+
+
+def selector_input(sel: Selector, frame: object) -> object:
+    """What ``sel.push`` takes for ``frame``: None when unscored, RGB for selectors that say
+    ``wants = "rgb"`` (fsm), else the luma plane."""
+    if not sel.needs_score(frame.index):
+        return None
+    return frame.rgb() if getattr(sel, "wants", "luma") == "rgb" else frame.luma()
