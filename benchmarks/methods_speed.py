@@ -1,6 +1,6 @@
 """Milliseconds per 1280x720 frame and peak memory for every method and architecture variant.
 
-    python benchmarks/methods_speed.py                      # CPU, bf16 autocast, channels_last
+    python benchmarks/methods_speed.py                      # CPU, fp32, channels_last
     python benchmarks/methods_speed.py --device cuda --precision fp16 --variants paper,small
     python benchmarks/methods_speed.py --only golf:small,wiener
 
@@ -86,7 +86,7 @@ print(json.dumps({"method": name, "variant": variant if kind != "classical" else
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--precision", default="fp32")
     ap.add_argument("--variants", default="small", help="comma list of variant names to run")
     ap.add_argument("--only", default="", help="comma list of name or name:variant")
     ap.add_argument("--repeat", type=int, default=3)
