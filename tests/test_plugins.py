@@ -22,11 +22,34 @@ def plugin(tmp_path, monkeypatch):
         def invert():
             """Invert the colours (a test plugin)."""
             return FrameMethod(Invert())
+
+        class Decision:
+            def __init__(self, index, score, blurred):
+                self.index, self.score, self.blurred = index, score, blurred
+
+        class EvenSelector:
+            """Calls the even frames blurred (a test plugin)."""
+            lookahead = 0
+
+            def __init__(self, threshold=None, every=1):
+                pass
+
+            def needs_score(self, index):
+                return False
+
+            def push(self, index, pixels):
+                return [Decision(index, None, index % 2 == 0)]
+
+            def flush(self):
+                return []
     '''))
     info = tmp_path / "vdeblur_tinyplugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vdeblur-tinyplugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[vdeblur.methods]\ninvert = vdeblur_tinyplugin:invert\n")
+    (info / "entry_points.txt").write_text(
+        "[vdeblur.methods]\ninvert = vdeblur_tinyplugin:invert\n"
+        "[vdeblur.selectors]\neven = vdeblur_tinyplugin:EvenSelector\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     import importlib
 
@@ -54,3 +77,12 @@ def test_plugin_is_listed_and_runs(plugin, cli, clip, tmp_path):
     assert r.exit_code == 0, r.output
     a, b = read_video(clip)["frames"][3], read_video(out)["frames"][3]
     assert np.abs((255 - a.astype(int)) - b).mean() < 6  # inverted (one YUV 4:2:0 round trip)
+
+
+def test_selector_plugin(plugin, cli, clip):
+    import json
+
+    r = cli("classify", clip, "--select", "even", "--json")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()][:-1]
+    assert [x["blurred"] for x in rows] == [i % 2 == 0 for i in range(12)]

@@ -50,7 +50,25 @@ def make_selector(
         from vdeblur.select.fsm import load_fsm
 
         return load_fsm(weights, device, int(every), threshold, variant or "paper")
-    raise UsageError(f"unknown frame selector {name!r} (choose from: {', '.join(SELECTORS)})")
+    plugins = _plugins()
+    if key in plugins:
+        return plugins[key](threshold=threshold, every=int(every))
+    known = ", ".join(list(SELECTORS) + sorted(plugins))
+    raise UsageError(f"unknown frame selector {name!r} (choose from: {known})")
+
+
+def _plugins() -> dict[str, object]:
+    """Selectors from other packages: entry points in the group ``vdeblur.selectors``, each a
+    factory ``(threshold, every) -> selector`` with needs_score / push / flush / lookahead."""
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group="vdeblur.selectors"):
+        try:
+            found[ep.name.lower()] = ep.load()
+        except Exception as e:  # noqa: BLE001 - a broken plugin is named, in one line
+            raise UsageError(f"selector plugin {ep.name!r} ({ep.value}) failed to load: {e}") from e
+    return found
 
 
 def selector_input(sel: Selector, frame: object) -> object:
