@@ -15,14 +15,6 @@ from vdeblur.methods.archs.r2d4 import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny convs: intra-op threading only adds overhead (and stalls badly on a busy 2-core box)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

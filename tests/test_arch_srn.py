@@ -8,15 +8,6 @@ from vdeblur.methods.archs.blocks import ConvLSTMCell, ResBlock
 from vdeblur.methods.archs.srn import SRN, SRN_VARIANTS, _SameConv2d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the tensors here are tiny: intra-op threads only add spin-wait overhead (badly so on a
-    # loaded machine), so run this module single-threaded and restore the setting afterwards
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def n_params(m):
     return sum(p.numel() for p in m.parameters())

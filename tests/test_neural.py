@@ -15,13 +15,6 @@ from vdeblur.methods.registry import create, list_methods
 NEURAL = [s.name for s in list_methods() if s.kind == "neural"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_all_five_are_registered():
     assert set(NEURAL) == {"r2d4", "atrous", "mlfa", "golf", "srn", "deblurnet"}

@@ -12,14 +12,6 @@ from vdeblur.engine.tiling import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets are tiny: intra-op threads only add contention on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def conv_net(seed=0, cin=3, cout=3):
     """Three 3x3 convs with ReLU: receptive field 7 (radius 3)."""
