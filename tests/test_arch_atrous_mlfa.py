@@ -8,7 +8,6 @@ from vdeblur.methods.archs.atrous import ATROUS_VARIANTS, AtrousBlock, AtrousNet
 from vdeblur.methods.archs.mlfa import MLFA, MLFA_VARIANTS, cosine_weight
 
 
-
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

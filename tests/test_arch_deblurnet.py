@@ -13,7 +13,6 @@ from vdeblur.methods.archs.deblurnet import (
 )
 
 
-
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -6,7 +6,6 @@ import torch
 from vdeblur.methods.archs.golf import GOLF_VARIANTS, BasicBlock, Golf, GolfNet
 
 
-
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -15,7 +15,6 @@ from vdeblur.methods.archs.r2d4 import (
 )
 
 
-
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -8,7 +8,6 @@ from vdeblur.methods.archs.blocks import ConvLSTMCell, ResBlock
 from vdeblur.methods.archs.srn import SRN, SRN_VARIANTS, _SameConv2d
 
 
-
 def n_params(m):
     return sum(p.numel() for p in m.parameters())
 

@@ -15,7 +15,6 @@ from vdeblur.methods.registry import create, list_methods
 NEURAL = [s.name for s in list_methods() if s.kind == "neural"]
 
 
-
 def test_all_five_are_registered():
     assert set(NEURAL) == {"r2d4", "atrous", "mlfa", "golf", "srn", "deblurnet"}
 

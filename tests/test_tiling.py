@@ -12,7 +12,6 @@ from vdeblur.engine.tiling import (
 )
 
 
-
 def conv_net(seed=0, cin=3, cout=3):
     """Three 3x3 convs with ReLU: receptive field 7 (radius 3)."""
     torch.manual_seed(seed)
