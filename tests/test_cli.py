@@ -145,3 +145,17 @@ def test_param_option(cli, clip, tmp_path):
     assert r.exit_code == 2 and "does not take --psf" in r.stderr
     r = cli("run", clip, "-o", tmp_path / "o3.mp4", "--param", "novalue")
     assert r.exit_code == 2 and "KEY=VALUE" in r.stderr
+
+
+def test_closed_stdout_stops_quietly(partial):
+    import subprocess
+    import sys
+
+    blur, _, _ = partial
+    p = subprocess.Popen([sys.executable, "-m", "vdeblur", "classify", str(blur), "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()  # like `| head -1`
+    err = p.stderr.read()
+    assert p.wait(timeout=60) in (0, 141)  # 0 when it had already written everything
+    assert b"Traceback" not in err and b"internal error" not in err

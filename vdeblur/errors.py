@@ -10,6 +10,7 @@
 | 5    | WeightsError    | weights missing, corrupt, or sha256 mismatch                       |
 | 6    | DamagedInputError | input was damaged: output written from the frames that decoded, the lost count said |
 | 130  | -               | interrupted (Ctrl-C / SIGTERM); no output left behind              |
+| 141  | -               | stdout closed by its reader (e.g. `| head`); nothing printed       |
 """
 
 from __future__ import annotations
@@ -55,3 +56,4 @@ class DamagedInputError(VdeblurError):
 
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed by its reader

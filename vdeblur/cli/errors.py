@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 from typing import Any, Callable
 
 import typer
 
-from vdeblur.errors import EXIT_INTERRUPTED, VdeblurError
+from vdeblur.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, VdeblurError
 
 STATE = {"debug": False}
 
@@ -42,6 +43,10 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # stdout closed by the reader (`| head`): stop quietly, as cat does
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except BaseException as exc:  # noqa: BLE001 - the whole point
             if STATE["debug"] and not isinstance(exc, KeyboardInterrupt):
                 raise

@@ -40,13 +40,21 @@ class MethodSpec:
         sig = inspect.signature(self.factory)
         return {p.name for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD}
 
+    def weight_entries(self) -> list[str] | None:
+        """Names of this method's weights.toml entries (None for methods that take no weights)."""
+        if self.weights is None:
+            return None
+        from vdeblur.weights.spec import specs_for
+
+        return [s.name for s in specs_for(self.name)]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
             "params": dict(self.params),
             "temporal": self.temporal,
-            "weights": self.weights,
+            "weights": self.weight_entries(),
         }
 
 
