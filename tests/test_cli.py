@@ -154,8 +154,7 @@ def test_closed_stdout_stops_quietly(partial):
     blur, _, _ = partial
     p = subprocess.Popen([sys.executable, "-m", "vdeblur", "classify", str(blur), "--json"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdout.readline()
-    p.stdout.close()  # like `| head -1`
+    p.stdout.close()  # the reader goes away before the first line (like `| head -0`)
     err = p.stderr.read()
-    assert p.wait(timeout=60) in (0, 141)  # 0 when it had already written everything
-    assert b"Traceback" not in err and b"internal error" not in err
+    assert p.wait(timeout=60) == 141
+    assert err == b""
