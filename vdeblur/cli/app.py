@@ -32,12 +32,13 @@ def main_options(
 
 
 def _register() -> None:
-    from vdeblur.cli import classify, demo, methods, run, weights
+    from vdeblur.cli import bench, classify, demo, methods, run, weights
 
     app.command("run")(handles_errors(run.run))
     app.command("classify")(handles_errors(classify.classify))
     app.command("demo")(handles_errors(demo.demo))
     app.command("methods")(handles_errors(methods.methods))
+    app.command("bench")(handles_errors(bench.bench))
     app.add_typer(weights.app, name="weights")
 
 

@@ -1,0 +1,1 @@
+"""Quality and speed of methods (and selectors) on a dataset."""
