@@ -32,13 +32,14 @@ def main_options(
 
 
 def _register() -> None:
-    from vdeblur.cli import bench, classify, demo, methods, run, weights
+    from vdeblur.cli import bench, classify, demo, methods, run, synth, weights
 
     app.command("run")(handles_errors(run.run))
     app.command("classify")(handles_errors(classify.classify))
     app.command("demo")(handles_errors(demo.demo))
     app.command("methods")(handles_errors(methods.methods))
     app.command("bench")(handles_errors(bench.bench))
+    app.command("synth")(handles_errors(synth.synth))
     app.add_typer(weights.app, name="weights")
 
 
