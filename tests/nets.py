@@ -2,22 +2,17 @@
 
 import torch
 
-from vdeblur.methods.neural import ARCHS, TwoStage, build_net
+from vdeblur.methods.neural import make_untrained
 from vdeblur.weights.store import save_state_dict
 
 
 def random_net(name):
     torch.manual_seed(0)
-    if name == "mlfa":
-        from vdeblur.methods.archs.atrous import ATROUS_VARIANTS
-        from vdeblur.methods.archs.mlfa import MLFA_VARIANTS
-
-        return TwoStage(ATROUS_VARIANTS["small"], MLFA_VARIANTS["small"])
-    return build_net(ARCHS[name][0], "small")[0]
+    return make_untrained(name, "small")[0].net
 
 
 def random_weights(name, tmp_path):
-    """A random-init weights file: only through the Python API, only for tests."""
+    """A random-init weights file for ``name`` (small variant) and the network it holds."""
     net = random_net(name)
     path = tmp_path / f"{name}.safetensors"
     save_state_dict(net.state_dict(), path, half=False)

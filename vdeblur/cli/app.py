@@ -32,7 +32,7 @@ def main_options(
 
 
 def _register() -> None:
-    from vdeblur.cli import bench, classify, demo, methods, run, synth, weights
+    from vdeblur.cli import bench, classify, demo, methods, run, synth, train, weights
 
     app.command("run")(handles_errors(run.run))
     app.command("classify")(handles_errors(classify.classify))
@@ -40,6 +40,7 @@ def _register() -> None:
     app.command("methods")(handles_errors(methods.methods))
     app.command("bench")(handles_errors(bench.bench))
     app.command("synth")(handles_errors(synth.synth))
+    app.command("train")(handles_errors(train.train))
     app.add_typer(weights.app, name="weights")
 
 

@@ -140,9 +140,9 @@ _PARAMS = {"variant": "architecture variant (see the module's variants)", "weigh
 
 def _register(name: str, arch: Arch, step: Callable[..., Any], doc: str) -> None:
     def factory(variant: str | None = None, weights: str | None = None) -> Method:
-        net, var = build_net(arch, variant)
-        load_into(net, name, var, weights)
-        return NeuralMethod(net, step, past=arch.past, future=arch.future, recurrent=arch.recurrent)
+        method, var = make_untrained(name, variant)
+        load_into(method.net, name, var, weights)
+        return method
 
     factory.__doc__ = doc
     register_method(name, kind="neural", params=_PARAMS, temporal=bool(arch.past or arch.future),
@@ -156,15 +156,28 @@ for _name, (_arch, _step, _doc) in ARCHS.items():
 MLFA_VARIANTS = {"small": ("small", "small"), "paper": ("paper", "paper")}
 
 
+def make_untrained(name: str, variant: str | None = None) -> tuple[NeuralMethod, str]:
+    """A neural method with freshly initialised weights, for training (and tests) only: the
+    registered factories never return one."""
+    if name == "mlfa":
+        from vdeblur.methods.archs.atrous import ATROUS_VARIANTS
+        from vdeblur.methods.archs.mlfa import MLFA_VARIANTS as M
+
+        variant = variant or "small"
+        if variant not in MLFA_VARIANTS:
+            raise UsageError(f"unknown variant {variant!r}: expected one of {', '.join(MLFA_VARIANTS)}")
+        s1, s2 = MLFA_VARIANTS[variant]
+        return NeuralMethod(TwoStage(ATROUS_VARIANTS[s1], M[s2]), two_stage_step, past=1, future=1), variant
+    if name not in ARCHS:
+        raise UsageError(f"not a neural method: {name!r} (neural: {', '.join([*ARCHS, 'mlfa'])})")
+    arch, step, _ = ARCHS[name]
+    net, variant = build_net(arch, variant)
+    return NeuralMethod(net, step, past=arch.past, future=arch.future, recurrent=arch.recurrent), variant
+
+
 @register_method("mlfa", kind="neural", params=_PARAMS, temporal=True, weights="weights.toml")
 def mlfa(variant: str | None = None, weights: str | None = None) -> Method:
     """Atrous stage 1 + multi-level feature aggregation over t-1, t, t+1 (atrous-mlfa ... 3)."""
-    from vdeblur.methods.archs.atrous import ATROUS_VARIANTS
-    from vdeblur.methods.archs.mlfa import MLFA_VARIANTS as M
-
-    variant = variant or "small"
-    if variant not in MLFA_VARIANTS:
-        raise UsageError(f"unknown variant {variant!r}: expected one of {', '.join(MLFA_VARIANTS)}")
-    s1, s2 = MLFA_VARIANTS[variant]
-    net = load_into(TwoStage(ATROUS_VARIANTS[s1], M[s2]), "mlfa", variant, weights)
-    return NeuralMethod(net, two_stage_step, past=1, future=1)
+    method, variant = make_untrained("mlfa", variant)
+    load_into(method.net, "mlfa", variant, weights)
+    return method
