@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from vdeblur.data.synth import RUN_MAX, RUN_MIN, _sprite, _to_linear
+from vdeblur.data.synth import RUN_MAX, RUN_MIN, _sprite, _to_linear, paste_sprite, rigid_view
 
 # R2-D4 sec. V: {alpha, sigma} for low, moderate and severe noise (Eq. 1, 0-255 scale)
 NOISE_PRESETS: dict[str, tuple[float, float]] = {
@@ -160,21 +160,11 @@ def camera_motion_renderer(
 
     def render(k: int) -> np.ndarray:
         p, th = pose(float(k))
-        rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
-        m = np.hstack([rot, (c_src + p - rot @ c_out)[:, None]]).astype(np.float64)
-        img = cv2.warpAffine(scene, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REFLECT)
+        img = rigid_view(scene, th, c_src + p, c_out, (w, h))
         if sprite is not None:
             q = np.mod(o0 + ovel * k, 2 * lim)
             q = np.where(q > lim, 2 * lim - q, q)
-            x0, y0 = int(math.floor(q[0])), int(math.floor(q[1]))
-            x1, y1 = min(w, x0 + osz + 2), min(h, y0 + osz + 2)
-            if x1 > x0 and y1 > y0:
-                mo = np.array([[1.0, 0, q[0] - x0], [0, 1.0, q[1] - y0]])
-                roi = cv2.warpAffine(sprite, mo, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
-                dst = img[y0:y1, x0:x1]
-                dst *= 1.0 - roi[..., 3:]
-                dst += roi[..., :3]
+            paste_sprite(img, sprite, q, osz)
         out = np.power(np.clip(img, 0, 1), 1 / gamma) * 255 + 0.5
         return np.clip(out, 0, 255).astype(np.uint8)
 

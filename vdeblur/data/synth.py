@@ -124,6 +124,29 @@ def _to_linear(img: np.ndarray, gamma: float) -> np.ndarray:
     return np.power(img.astype(np.float32) / 255.0, gamma)
 
 
+def rigid_view(scene: np.ndarray, th: float, src_center: np.ndarray, out_center: np.ndarray,
+               size: tuple[int, int]) -> np.ndarray:
+    """The ``size`` (w, h) view of ``scene`` rotated by ``th`` about ``src_center``, which lands on
+    ``out_center`` (sub-pixel, bilinear, reflected borders): one camera pose."""
+    rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    m = np.hstack([rot, (src_center - rot @ out_center)[:, None]]).astype(np.float64)
+    return cv2.warpAffine(scene, m, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def paste_sprite(img: np.ndarray, sprite: np.ndarray, q: np.ndarray, size: int) -> None:
+    """Alpha-composite a premultiplied RGBA ``sprite`` into ``img`` in place at sub-pixel ``q``."""
+    h, w = img.shape[:2]
+    x0, y0 = int(math.floor(q[0])), int(math.floor(q[1]))
+    x1, y1 = min(w, x0 + size + 2), min(h, y0 + size + 2)
+    if x1 > x0 and y1 > y0:
+        mo = np.array([[1.0, 0, q[0] - x0], [0, 1.0, q[1] - y0]])
+        roi = cv2.warpAffine(sprite, mo, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+        dst = img[y0:y1, x0:x1]
+        dst *= 1.0 - roi[..., 3:]
+        dst += roi[..., :3]
+
+
 def synth_clip(
     n_frames: int = 48, height: int = 180, width: int = 320, seed: int = 0, average: int = 7,
     blur_fraction: float = 0.5, *, gamma: float = 2.2, min_blur_px: float = 4.0,
@@ -209,20 +232,8 @@ def synth_clip(
     c = np.array([(rw - 1) / 2, (rh - 1) / 2])
 
     def render(t: float, p: np.ndarray, th: float) -> np.ndarray:
-        rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
-        org = _SS * (p - pmin) + margin
-        m = np.hstack([rot, (c + org - rot @ c)[:, None]]).astype(np.float64)
-        img = cv2.warpAffine(scene, m, (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REFLECT)
-        q = obj_pos(t)
-        x0, y0 = int(math.floor(q[0])), int(math.floor(q[1]))
-        x1, y1 = min(rw, x0 + osz + 2), min(rh, y0 + osz + 2)
-        if x1 > x0 and y1 > y0:
-            mo = np.array([[1.0, 0, q[0] - x0], [0, 1.0, q[1] - y0]])
-            roi = cv2.warpAffine(sprite, mo, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
-            dst = img[y0:y1, x0:x1]
-            dst *= 1.0 - roi[..., 3:]
-            dst += roi[..., :3]
+        img = rigid_view(scene, th, c + _SS * (p - pmin) + margin, c, (rw, rh))
+        paste_sprite(img, sprite, obj_pos(t), osz)
         return img
 
     def encode(lin: np.ndarray) -> np.ndarray:
