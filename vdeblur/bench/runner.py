@@ -4,17 +4,13 @@ frame is blurred when its input differs from its target)."""
 
 from __future__ import annotations
 
-import math
 import time
 from fractions import Fraction
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-
-def _mean(xs: list[float]) -> float | None:
-    finite = [x for x in xs if math.isfinite(x)]
-    return math.fsum(finite) / len(finite) if finite else None
+from vdeblur.engine.pipeline import mean_finite
 
 
 def bench_method(dataset: Any, method: str, *, device: str = "auto", precision: str = "fp32",
@@ -59,11 +55,11 @@ def bench_method(dataset: Any, method: str, *, device: str = "auto", precision: 
             rows["ssim_input"].append(ssim(inp, target, device=dev))
     return {
         "method": method,
-        "psnr": _mean(rows["psnr"]),
-        "ssim": _mean(rows["ssim"]),
-        "psnr_input": _mean(rows["psnr_input"]),
-        "ssim_input": _mean(rows["ssim_input"]),
-        "ms_per_frame": _mean(rows["ms"]),
+        "psnr": mean_finite(rows["psnr"]),
+        "ssim": mean_finite(rows["ssim"]),
+        "psnr_input": mean_finite(rows["psnr_input"]),
+        "ssim_input": mean_finite(rows["ssim_input"]),
+        "ms_per_frame": mean_finite(rows["ms"]),
         "frames": done,
     }
 

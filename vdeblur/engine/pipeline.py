@@ -172,8 +172,8 @@ class Engine:
         s = self.summary
         s.seconds = time.perf_counter() - t0
         s.fps = s.frames / s.seconds if s.seconds > 0 else 0.0
-        s.psnr, s.ssim = _mean(self._psnr), _mean(self._ssim)
-        s.psnr_input, s.ssim_input = _mean(self._psnr_in), _mean(self._ssim_in)
+        s.psnr, s.ssim = mean_finite(self._psnr), mean_finite(self._ssim)
+        s.psnr_input, s.ssim_input = mean_finite(self._psnr_in), mean_finite(self._ssim_in)
         if self._frames_written[0] != self._frames_in or s.frames != self._frames_in:
             raise InternalError(
                 f"frame accounting failed: {self._frames_in} in, {s.frames} emitted, "
@@ -336,7 +336,7 @@ class Engine:
             self.on_result(r)
 
 
-def _mean(xs: list[float]) -> float | None:
+def mean_finite(xs: list[float]) -> float | None:
     """Mean over the finite values: a frame identical to its reference (PSNR = inf) is left out,
     or one such frame would make the whole mean infinite."""
     finite = [x for x in xs if math.isfinite(x)]

@@ -183,6 +183,7 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
 
 def validate(method: Any, val_set: Any, cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
     """Mean PSNR of restored and input frames over the first ``val_frames`` validation frames."""
+    from vdeblur.engine.pipeline import mean_finite, reflect
     from vdeblur.engine.restorer import Restorer
     from vdeblur.metrics import psnr
 
@@ -190,9 +191,7 @@ def validate(method: Any, val_set: Any, cfg: TrainConfig, device: torch.device) 
     data = Pairs(val_set, method.past, method.future)
     outs, ins = [], []
     n = 0
-    for s, (inp, sharp, _) in enumerate(data.seqs):
-        from vdeblur.engine.pipeline import reflect
-
+    for inp, sharp, _ in data.seqs:
         for t in range(len(inp)):
             if n >= cfg.val_frames:
                 break
@@ -201,8 +200,8 @@ def validate(method: Any, val_set: Any, cfg: TrainConfig, device: torch.device) 
             outs.append(psnr(out, sharp[t]))
             ins.append(psnr(inp[t], sharp[t]))
             n += 1
-    finite = lambda xs: [x for x in xs if math.isfinite(x)] or [float("nan")]  # noqa: E731
-    return float(np.mean(finite(outs))), float(np.mean(finite(ins)))
+    both = mean_finite(outs), mean_finite(ins)
+    return tuple(float("nan") if m is None else m for m in both)  # type: ignore[return-value]
 
 
 def export(method: Any, out: str, *, name: str, method_name: str, variant: str, data: str, recipe: str,
