@@ -5,6 +5,7 @@ frame is blurred when its input differs from its target)."""
 from __future__ import annotations
 
 import time
+from itertools import islice
 from fractions import Fraction
 from typing import Any, Callable, Iterator
 
@@ -33,7 +34,7 @@ def bench_method(dataset: Any, method: str, *, device: str = "auto", precision: 
     for seq in dataset.sequences():
         if limit is not None and done >= limit:
             break
-        pairs = list(seq.frames())[: None if limit is None else limit - done]
+        pairs = list(islice(seq.frames(), None if limit is None else limit - done))
         done += len(pairs)
         targets = [t for _, t in pairs]
 
