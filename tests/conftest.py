@@ -49,3 +49,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """A weights.toml with no entries, for the refusal paths (the shipped list has entries)."""
+    toml = tmp_path / "empty-weights.toml"
+    toml.write_text("# no entries\n")
+    monkeypatch.setenv("VDEBLUR_WEIGHTS_TOML", str(toml))
+    return toml

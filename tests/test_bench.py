@@ -37,7 +37,7 @@ def test_bench_json_rows(cli, synth_root):
     assert sel["selector"] == "laplacian" and sel["frames"] == 10 and sel["accuracy"] >= 0.8
 
 
-def test_bench_table_and_errors(cli, synth_root, tmp_path):
+def test_bench_table_and_errors(cli, synth_root, tmp_path, no_weights):
     root, _ = synth_root
     r = cli("bench", "--dataset", "synth", "--root", root, "--methods", "unsharp", "--limit", "4")
     assert r.exit_code == 0, r.output
@@ -48,3 +48,34 @@ def test_bench_table_and_errors(cli, synth_root, tmp_path):
     assert r.exit_code == 2
     r = cli("bench", "--dataset", "synth", "--root", root, "--methods", "golf")
     assert r.exit_code == 5 and "no trained weights" in r.stderr
+
+
+def test_bench_noisy_input(cli, synth_root, tmp_path):
+    """--noisy scores the restoration of the noisy/ frames; a tree without them is an input error."""
+    import numpy as np
+
+    root, c = synth_root
+    assert cli("bench", "--dataset", "synth", "--root", root, "--methods", "identity", "--noisy",
+               "--selectors", "").exit_code == 3
+    noisy_root = tmp_path / "noisy"
+    from vdeblur.metrics import psnr
+
+    rng = np.random.default_rng(0)
+    expected = []
+    for kind, frames in (("blur", c.blurred), ("sharp", c.sharp), ("noisy", c.blurred)):
+        d = noisy_root / "test" / "seq0" / kind
+        d.mkdir(parents=True)
+        for i, f in enumerate(frames):
+            if kind == "noisy":
+                f = np.clip(f.astype(int) + rng.integers(-20, 21, f.shape), 0, 255).astype(np.uint8)
+                expected.append(psnr(f, c.sharp[i]))
+            cv2.imwrite(str(d / f"{i:06d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    rows = {}
+    for flag in ([], ["--noisy"]):
+        r = cli("bench", "--dataset", "synth", "--root", noisy_root, "--methods", "identity", "--selectors", "",
+                "--json", *flag)
+        assert r.exit_code == 0, r.output
+        rows[bool(flag)] = json.loads(r.stdout.splitlines()[0])
+    assert rows[True]["psnr_input"] == pytest.approx(np.mean(expected), abs=1e-3)
+    assert rows[False]["psnr_input"] != pytest.approx(rows[True]["psnr_input"], abs=0.5)
+    assert rows[True]["psnr"] == pytest.approx(rows[True]["psnr_input"])

@@ -20,7 +20,7 @@ def test_all_five_are_registered():
 
 
 @pytest.mark.parametrize("name", NEURAL)
-def test_refuses_to_run_without_weights(name, cli, clip, tmp_path):
+def test_refuses_to_run_without_weights(name, cli, clip, tmp_path, no_weights):
     with pytest.raises(WeightsError, match="no trained weights"):
         create(name)
     r = cli("run", clip, "-o", tmp_path / "o.mp4", "--method", name)

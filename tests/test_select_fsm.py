@@ -40,7 +40,7 @@ def test_threshold_is_a_probability():
     assert not any(d.blurred for d in run(FSMSelector(small_fsm(), threshold=1.0), 4))
 
 
-def test_fsm_refuses_without_weights(cli, clip):
+def test_fsm_refuses_without_weights(cli, clip, no_weights):
     with pytest.raises(WeightsError, match="no trained weights"):
         make_selector("fsm")
     r = cli("classify", clip, "--select", "fsm")
@@ -48,7 +48,7 @@ def test_fsm_refuses_without_weights(cli, clip):
 
 
 def test_fsm_with_a_weights_file_on_the_cli(cli, clip, tmp_path):
-    net = DeblurNetFSM(**FSM_VARIANTS["paper"])
+    net = DeblurNetFSM(**FSM_VARIANTS["small"])
     path = tmp_path / "fsm.safetensors"
     save_state_dict(net.state_dict(), path)
     r = cli("classify", clip, "--select", "fsm", "--select-weights", path, "--select-every", "4", "--json")
@@ -56,3 +56,10 @@ def test_fsm_with_a_weights_file_on_the_cli(cli, clip, tmp_path):
     r = cli("run", clip, "-o", tmp_path / "o.mp4", "--method", "unsharp", "--select", "fsm",
             "--select-weights", path)
     assert r.exit_code == 0, r.output
+
+
+def test_fsm_weights_of_another_variant_are_a_weights_error(cli, clip, tmp_path):
+    path = tmp_path / "fsm-paper.safetensors"
+    save_state_dict(DeblurNetFSM(**FSM_VARIANTS["paper"]).state_dict(), path)
+    r = cli("classify", clip, "--select", "fsm", "--select-weights", path)
+    assert r.exit_code == 5 and "do not fit" in r.stderr

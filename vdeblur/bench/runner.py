@@ -14,10 +14,25 @@ import numpy as np
 from vdeblur.engine.pipeline import mean_finite
 
 
+def _pairs(seq: Any, noisy: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(input, target) of a sequence; with ``noisy`` the input is its noisy/ frame."""
+    if not noisy:
+        yield from seq.frames()
+        return
+    from vdeblur.errors import InputError
+
+    if not seq.has_noisy:
+        raise InputError(f"{seq.name}: no noisy/ frames (make the data with `vdeblur synth --noise ...`)")
+    for _, target, noisy_input in seq.frames(include_noisy=True):
+        yield noisy_input, target
+
+
 def bench_method(dataset: Any, method: str, *, device: str = "auto", precision: str = "fp32",
-                 cfg: dict[str, Any] | None = None, limit: int | None = None) -> dict[str, Any]:
+                 cfg: dict[str, Any] | None = None, limit: int | None = None,
+                 noisy: bool = False) -> dict[str, Any]:
     """Run ``method`` over every sequence of ``dataset`` through the engine (windows, state and
-    padding as in `vdeblur run`, every frame restored) and score it against the targets."""
+    padding as in `vdeblur run`, every frame restored) and score it against the targets; with
+    ``noisy`` the inputs are the sequences' noisy/ frames (R2-D4's joint task)."""
     from vdeblur.engine.device import resolve_device
     from vdeblur.engine.pipeline import Engine
     from vdeblur.engine.restorer import Restorer
@@ -34,7 +49,7 @@ def bench_method(dataset: Any, method: str, *, device: str = "auto", precision: 
     for seq in dataset.sequences():
         if limit is not None and done >= limit:
             break
-        pairs = list(islice(seq.frames(), None if limit is None else limit - done))
+        pairs = list(islice(_pairs(seq, noisy), None if limit is None else limit - done))
         done += len(pairs)
         targets = [t for _, t in pairs]
 
@@ -94,4 +109,4 @@ def run_bench(dataset: Any, methods: list[str], selectors: list[str], *, on_row:
     for m in methods:
         on_row(bench_method(dataset, m, **kw))
     for s in selectors:
-        on_row(bench_selector(dataset, s, limit=kw.get("limit")))
+        on_row(bench_selector(dataset, s, limit=kw.get("limit")))  # on the clean blurred frames

@@ -27,6 +27,7 @@ def bench(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N frames per method."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16."),
+    noisy: bool = typer.Option(False, "--noisy", help="synth data: restore the noisy/ frames (joint denoising and deblurring) instead of blur/."),
     json: bool = common.JSON,
 ) -> None:
     """Per method: mean PSNR/SSIM and ms per frame, beside the input's own PSNR/SSIM; selectors' accuracy."""
@@ -45,10 +46,10 @@ def bench(
         else:
             log(f"{row.get('method') or row.get('selector')}: done")
 
-    run_bench(ds, names, sels, on_row=on_row, device=device, precision=precision, limit=limit)
+    run_bench(ds, names, sels, on_row=on_row, device=device, precision=precision, limit=limit, noisy=noisy)
     if not json:
         mrows = [r for r in rows if "method" in r]
-        print_table(f"vdeblur bench --dataset {dataset} ({split})",
+        print_table(f"vdeblur bench --dataset {dataset} ({split}{', noisy input' if noisy else ''})",
                     ["method", "PSNR", "SSIM", "PSNR input", "SSIM input", "ms/frame", "frames"],
                     [[r["method"], r["psnr"], r["ssim"], r["psnr_input"], r["ssim_input"], r["ms_per_frame"],
                       r["frames"]] for r in mrows])

@@ -161,7 +161,7 @@ def _list_stills(folder: Path) -> list[Path]:
 
 def _from_still(path: Path, root: Path, name: str, *, average: int, linearize: bool, partial: bool,
                 noise, rng: np.random.Generator, noise_rng: np.random.Generator, size,
-                frames_per_still: int) -> _SeqWriter:
+                frames_per_still: int, motion: float = 1.0) -> _SeqWriter:
     import cv2
 
     from vdeblur.data.degrade import average_frames, camera_motion_renderer, rebvids_plan
@@ -176,13 +176,14 @@ def _from_still(path: Path, root: Path, name: str, *, average: int, linearize: b
         lengths = [1 if s is None else s[1] - s[0] for s in plan]
     else:
         lengths = [average] * frames_per_still
-    render = camera_motion_renderer(still, sum(lengths), rng, size=size)
+    render = camera_motion_renderer(still, sum(lengths), rng, size=size, motion=motion)
     w = _SeqWriter(root, name, noise, noise_rng)
     k = 0
     for n in lengths:
         subs = [render(k + j) for j in range(n)]
+        target = render(list(range(k, k + n))) if n > 1 else subs[0]  # aligned with the blur
         k += n
-        w.add(average_frames(subs, linearize), subs[n // 2], n > 1)
+        w.add(average_frames(subs, linearize), target, n > 1)
     return w
 
 
@@ -195,6 +196,7 @@ def synth(
     noise: Annotated[Optional[str], typer.Option("--noise", help="Also write noisy/: Poisson-Gaussian noise (R2-D4 eq. 1): low, moderate or severe.")] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", help="Share of sequences held out for test (whole chunks / whole stills).")] = 0.2,
     frames_per_still: Annotated[int, typer.Option("--frames-per-still", help="Frames per sequence made from one still image.")] = 20,
+    motion: Annotated[float, typer.Option("--motion", help="Stills: camera speed factor (2 = twice the pan speed and shake, longer blur).")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same dataset).")] = 0,
     size: Annotated[Optional[str], typer.Option("--size", help="Resize frames to WxH.")] = None,
     sequence_length: Annotated[int, typer.Option("--sequence-length", help="Source video frames per sequence.")] = 100,
@@ -211,6 +213,8 @@ def synth(
         raise UsageError(f"unknown --noise {noise!r}: choose {', '.join(NOISE_PRESETS)}")
     if not 0 <= test_fraction < 1:
         raise UsageError(f"--test-fraction must be in [0, 1), not {test_fraction}")
+    if motion <= 0:
+        raise UsageError(f"--motion must be > 0, not {motion}")
     if frames_per_still < 1:
         raise UsageError(f"--frames-per-still must be >= 1, not {frames_per_still}")
     if sequence_length < 1 or (not partial and sequence_length < average):
@@ -253,7 +257,7 @@ def synth(
                 used.add(name)
                 seqs.append(_from_still(p, train, name, rng=np.random.default_rng([seed, i]),
                                         noise_rng=np.random.default_rng([seed, i, 1]), size=wh,
-                                        frames_per_still=frames_per_still, **kw))
+                                        frames_per_still=frames_per_still, motion=motion, **kw))
         for s, split in zip(seqs, splits):
             if split == "test":
                 os.replace(s.dir, test / s.name)

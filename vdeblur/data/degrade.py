@@ -28,6 +28,8 @@ import numpy as np
 
 from vdeblur.data.synth import RUN_MAX, RUN_MIN, _sprite, _to_linear, paste_sprite, rigid_view
 
+_STILL_SS = 4  # supersampling of camera_motion_renderer's views
+
 # R2-D4 sec. V: {alpha, sigma} for low, moderate and severe noise (Eq. 1, 0-255 scale)
 NOISE_PRESETS: dict[str, tuple[float, float]] = {
     "low": (0.5, 0.9),
@@ -110,29 +112,41 @@ def rebvids_plan(n_frames: int, rng: np.random.Generator, min_len: int = RUN_MIN
 
 def camera_motion_renderer(
     still_rgb: np.ndarray, n_sub: int, rng: np.random.Generator, *,
-    size: tuple[int, int] | None = None, pan: float = 0.08, shake_px: float = 0.6,
-    max_rotation: float = 0.015, object_size: float = 0.25, gamma: float = 2.2,
+    size: tuple[int, int] | None = None, pan: float = 0.08, shake_px: float = 2.0,
+    shake_periods: tuple[float, float] = (16.0, 40.0),
+    max_rotation: float = 0.015, object_size: float = 0.25, gamma: float = 2.2, motion: float = 1.0,
 ) -> Callable[[int], np.ndarray]:
-    """``render(k)`` -> sub-frame k (0 <= k < n_sub) of ``still_rgb`` seen by a moving camera.
+    """``render(k)`` -> sub-frame k (0 <= k < n_sub) of ``still_rgb`` seen by a moving camera;
+    ``render([k0, ..., kn])`` -> the sharp frame at the centre of that exposure (the mean camera
+    pose and object position over it), the target that is aligned with the blur of those
+    sub-frames: a sub-frame's own pose (GoPro's middle frame) sits up to a pixel away from the
+    blur's centre when the path curves, an offset no network can recover.
 
     The camera follows a smooth random trajectory: a slow back-and-forth pan (amplitude ``pan`` of
     the frame's smaller side, one to two periods over the clip), a slow roll (up to
-    ``max_rotation`` rad), plus shake (a few fast small sinusoids, ``shake_px`` output pixels);
+    ``max_rotation`` rad), plus shake (three sinusoids of up to ``shake_px`` output pixels with
+    periods of ``shake_periods`` sub-frames: hand tremor of 6-15 Hz at 240 sub-frames per second,
+    so the path within one 7-sub-frame exposure is smooth and its middle instant, the sharp
+    target, sits near the blur's centre; faster shake would make the target's position within
+    the blur unknowable);
     each sub-frame is a sub-pixel ``cv2.warpAffine`` in linear light. A textured object
     (``object_size`` of the smaller side; ``object_size=0`` for none) moves independently across
     the frame, bouncing off its edges. ``size`` = (W, H) of the output (default: the still's);
-    the still is rescaled so the view plus its motion margin fits inside it. uint8 RGB out.
+    the still is rescaled so the view plus its motion margin fits inside it. ``motion`` scales the
+    camera's speed: the pan sweeps ``motion`` times as often (same amplitude), the shake is
+    ``motion`` times larger and the object ``motion`` times faster, so blur lengths grow about
+    linearly with it. uint8 RGB out.
     Averaging consecutive sub-frames gives blurred frames (DeblurNet sec. IV-B.2, eq. 7).
     """
-    if still_rgb.ndim != 3 or still_rgb.shape[2] != 3 or n_sub < 1:
-        raise ValueError("camera_motion_renderer: need an HxWx3 image and n_sub >= 1")
+    if still_rgb.ndim != 3 or still_rgb.shape[2] != 3 or n_sub < 1 or motion <= 0:
+        raise ValueError("camera_motion_renderer: need an HxWx3 image, n_sub >= 1 and motion > 0")
     sh, sw = still_rgb.shape[:2]
     w, h = size if size is not None else (sw, sh)
     side = min(w, h)
     amp = rng.uniform(0.5, 1.0, 2) * pan * side * rng.choice([-1.0, 1.0], 2)
-    periods = np.maximum(n_sub / rng.uniform(1.0, 2.0, 2), 8.0)
+    periods = np.maximum(n_sub / (rng.uniform(1.0, 2.0, 2) * motion), 8.0)
     phases = rng.uniform(0, 2 * np.pi, 2)
-    shakes = [(rng.uniform(0.3, 1.0, 2) * shake_px, rng.uniform(3.0, 9.0, 2), rng.uniform(0, 2 * np.pi, 2))
+    shakes = [(rng.uniform(0.3, 1.0, 2) * shake_px * motion, rng.uniform(*shake_periods, 2), rng.uniform(0, 2 * np.pi, 2))
               for _ in range(3)]
     rot_amp = rng.uniform(-1.0, 1.0) * max_rotation
     rot_per, rot_ph = max(n_sub / rng.uniform(0.5, 1.5), 8.0), rng.uniform(0, 2 * np.pi)
@@ -147,24 +161,36 @@ def camera_motion_renderer(
     margin = int(math.ceil(reach + abs(rot_amp) * (w + h) / 2)) + 2
     scale = max((w + 2 * margin) / sw, (h + 2 * margin) / sh)
     cw, ch = max(w + 2 * margin, int(math.ceil(sw * scale))), max(h + 2 * margin, int(math.ceil(sh * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    scene = _to_linear(cv2.resize(still_rgb, (cw, ch), interpolation=interp), gamma)
-    c_out = np.array([(w - 1) / 2, (h - 1) / 2])
-    c_src = np.array([(cw - 1) / 2, (ch - 1) / 2])
+    # Views are rendered at SS x the output size and area-downsampled: a bilinear warp smooths by
+    # an amount that depends on the sub-pixel offset, which would make "sharp" targets randomly
+    # soft (an error no network can undo); at 4x that smoothing shrinks below a sixteenth of a pixel.
+    ss = _STILL_SS
+    interp = cv2.INTER_AREA if scale * ss < 1 else cv2.INTER_CUBIC
+    scene = _to_linear(cv2.resize(still_rgb, (cw * ss, ch * ss), interpolation=interp), gamma)
+    c_out = np.array([(w * ss - 1) / 2, (h * ss - 1) / 2])
+    c_src = np.array([(cw * ss - 1) / 2, (ch * ss - 1) / 2])
 
     osz = int(object_size * side)
-    sprite = _sprite(rng, osz, gamma) if osz >= 8 else None
+    sprite = _sprite(rng, osz * ss, gamma) if osz >= 8 else None
     lim = np.maximum(np.array([w, h], float) - osz, 1.0)
     o0 = rng.uniform(0, 1, 2) * lim
-    ovel = rng.uniform(0.3, 1.2, 2) * rng.choice([-1.0, 1.0], 2)  # output px per sub-frame
+    ovel = rng.uniform(0.3, 1.2, 2) * rng.choice([-1.0, 1.0], 2) * motion  # output px per sub-frame
 
-    def render(k: int) -> np.ndarray:
-        p, th = pose(float(k))
-        img = rigid_view(scene, th, c_src + p, c_out, (w, h))
+    def obj_pos(k: float) -> np.ndarray:
+        q = np.mod(o0 + ovel * k, 2 * lim)
+        return np.where(q > lim, 2 * lim - q, q)  # bouncing off the frame's edges
+
+    def render(k: int | Sequence[int]) -> np.ndarray:
+        if isinstance(k, (int, np.integer)):
+            (p, th), q = pose(float(k)), obj_pos(float(k))
+        else:  # the centre of an exposure: the mean camera pose and object position over it
+            poses = [pose(float(i)) for i in k]
+            p, th = np.mean([a for a, _ in poses], axis=0), float(np.mean([b for _, b in poses]))
+            q = np.mean([obj_pos(float(i)) for i in k], axis=0)
+        img = rigid_view(scene, th, c_src + p * ss, c_out, (w * ss, h * ss))
         if sprite is not None:
-            q = np.mod(o0 + ovel * k, 2 * lim)
-            q = np.where(q > lim, 2 * lim - q, q)
-            paste_sprite(img, sprite, q, osz)
+            paste_sprite(img, sprite, q * ss, osz * ss)
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         out = np.power(np.clip(img, 0, 1), 1 / gamma) * 255 + 0.5
         return np.clip(out, 0, 255).astype(np.uint8)
 

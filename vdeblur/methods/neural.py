@@ -105,6 +105,12 @@ def load_into(net: nn.Module, method: str, variant: str, weights: str | None) ->
             )
         state, origin = load_weights(entries[0]), entries[0].name
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    own = net.state_dict()
+    wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        raise WeightsError(f"weights {origin} do not fit {method}/{variant}: {wrong[0]} is "
+                           f"{list(state[wrong[0]].shape)}, the network wants {list(own[wrong[0]].shape)} "
+                           f"(another variant? pass --param variant=...)")
     result = net.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         miss, extra = result.missing_keys[:3], result.unexpected_keys[:3]

@@ -49,7 +49,7 @@ def make_selector(
     if key == "fsm":
         from vdeblur.select.fsm import load_fsm
 
-        return load_fsm(weights, device, int(every), threshold, variant or "paper")
+        return load_fsm(weights, device, int(every), threshold, variant or "small")
     plugins = _plugins()
     if key in plugins:
         return plugins[key](threshold=threshold, every=int(every))

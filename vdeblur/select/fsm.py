@@ -72,7 +72,7 @@ class FSMSelector:
 
 
 def load_fsm(weights: str | None, device: Any, every: int, threshold: float | None,
-             variant: str = "paper") -> FSMSelector:
+             variant: str = "small") -> FSMSelector:
     """The FSM selector with its trained weights (weights.toml entry 'fsm', or ``weights``)."""
     from vdeblur.methods.archs.deblurnet import FSM_VARIANTS, DeblurNetFSM
     from vdeblur.methods.neural import load_into

@@ -3,9 +3,22 @@ cosine schedule, autocast + channels_last, checkpoints (safetensors + JSON, neve
 --resume, validation PSNR, and export of an fp16 safetensors file with its weights.toml entry.
 
 Losses: Charbonnier L1 on the restored frame for every method; R2-D4 adds its denoising term,
-L_blur + 0.6 L_noise (r2d4-video-denoise-deblur.md Section IV), when the data has ``noisy/``
-frames (input = noisy, denoised target = the clean blurred frame). The VGG perceptual terms of the
-papers need ImageNet weights that cannot be downloaded here and are not used.
+L_blur + 0.6 L_noise (r2d4-video-denoise-deblur.md Section IV), when the input is noisy: the data
+has ``noisy/`` frames, or ``noise`` adds R2-D4's Poisson-Gaussian noise (Eq. 1, a preset drawn per
+sample) on the fly; the denoised target is then the clean blurred frame. The VGG perceptual terms
+of the papers need ImageNet weights that cannot be downloaded here and are not used.
+
+Stage-wise training: ``init`` fills part of the network from a safetensors file
+(``PREFIX=FILE``, e.g. ``stage1=atrous.safetensors`` for mlfa, whose stage 1 is the atrous network,
+atrous-mlfa Section 3) and ``freeze`` holds parameters under a prefix fixed. Golf follows its paper
+(golf-optimizer-deconvolution.md 5.2): ``stage="f"`` trains F alone on x_0 = F(y); ``stage="g"``
+freezes F and trains G over N = 5 recurrent applications (Section 6.1), the loss averaged over
+x_1..x_5 (each x_i is pulled toward the sharp image, Eq. 3-4); G's last conv starts at zero, so G
+starts as the identity.
+
+The fsm selector (:func:`train_fsm`) is trained as a classifier: whole frames (or crops of
+``crop``), label = the input differs from its target, cross-entropy on Table 3's two scores
+(deblurnet-frame-selection.md III-B), sharp and blurred frames drawn equally often.
 """
 
 from __future__ import annotations
@@ -36,13 +49,17 @@ class TrainConfig:
     seed: int = 0
     val_every: int = 200
     val_frames: int = 8
+    noise: tuple[str, ...] = ()  # presets drawn per sample ("none" = clean), added on the fly
+    stage: str = ""  # golf: "f" or "g"
+    init: tuple[str, ...] = ()  # "FILE" or "PREFIX=FILE"
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes held fixed
 
 
 class Pairs:
     """All (window of inputs, target[, clean blurred]) samples of a dataset, loaded into memory
     as uint8 (training sets made by `vdeblur synth` are small); windows reflect at sequence ends."""
 
-    def __init__(self, dataset: Any, past: int, future: int):
+    def __init__(self, dataset: Any, past: int, future: int, noise: tuple[str, ...] = ()):
         self.seqs: list[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray] | None]] = []
         for seq in dataset.sequences():
             noisy = seq.has_noisy
@@ -54,9 +71,11 @@ class Pairs:
         if not self.seqs:
             raise InputError("the training split has no frames")
         self.past, self.future = past, future
+        self.noise = _noise_levels(noise)
         self.index = [(s, t) for s, (inp, _, _) in enumerate(self.seqs) for t in range(len(inp))]
 
     def sample(self, rng: np.random.Generator, batch: int, crop: int) -> dict[str, torch.Tensor]:
+        from vdeblur.data.degrade import poisson_gaussian
         from vdeblur.engine.pipeline import reflect
 
         xs, ys, cs = [], [], []
@@ -74,14 +93,32 @@ class Pairs:
                 c = c[:, ::-1] if flip_h else c
                 return c[::-1] if flip_v else c
 
-            xs.append(np.stack([cut(inp[reflect(t + k, n - 1)]) for k in range(-self.past, self.future + 1)]))
+            window = np.stack([cut(inp[reflect(t + k, n - 1)]) for k in range(-self.past, self.future + 1)])
             ys.append(cut(sharp[t]))
             if clean is not None:
                 cs.append(cut(clean[t]))
+            elif self.noise:  # noise on the fly: the clean blurred frame is the denoising target
+                cs.append(window[self.past].copy())
+                level = self.noise[rng.integers(len(self.noise))]
+                if level is not None:
+                    window = np.stack([poisson_gaussian(f, *level, rng) for f in window])
+            xs.append(window)
         out = {"x": _to_tensor(np.stack(xs)), "y": _to_tensor(np.stack(ys))}
         if cs:
             out["clean"] = _to_tensor(np.stack(cs))
         return out
+
+
+def _noise_levels(names: tuple[str, ...]) -> list[tuple[float, float] | None]:
+    from vdeblur.data.degrade import NOISE_PRESETS
+    from vdeblur.errors import UsageError
+
+    out: list[tuple[float, float] | None] = []
+    for n in names:
+        if n != "none" and n not in NOISE_PRESETS:
+            raise UsageError(f"unknown noise preset {n!r}: choose none, {', '.join(NOISE_PRESETS)}")
+        out.append(None if n == "none" else NOISE_PRESETS[n])
+    return out
 
 
 def _to_tensor(a: np.ndarray) -> torch.Tensor:
@@ -93,15 +130,76 @@ def charbonnier(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Te
     return torch.sqrt((a - b) ** 2 + eps**2).mean()
 
 
-def _forward(method: Any, x: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The restored frame and, for r2d4, the denoised intermediate."""
-    if name == "r2d4":
+GOLF_TRAIN_ITERATIONS = 5  # golf-optimizer-deconvolution.md 6.1: N = 5 during training
+
+
+def _forward(method: Any, x: torch.Tensor, cfg: TrainConfig) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """The restored frame(s) the loss compares with the target and, for r2d4, the denoised
+    intermediate."""
+    if cfg.method == "r2d4":
         cur = x[:, -1]
         past = x[:, :-1].flip(1)
         denoised, restored = method.net(cur, past, past)
-        return restored, denoised
+        return [restored], denoised
+    if cfg.method == "golf" and cfg.stage == "f":
+        return [method.net.f(x[:, 0])], None
+    if cfg.method == "golf" and cfg.stage == "g":
+        with torch.no_grad():
+            est = method.net.f(x[:, 0])
+        outs = []
+        for _ in range(GOLF_TRAIN_ITERATIONS):
+            est = method.net.g(est)
+            outs.append(est)
+        return outs, None
     out, _ = method.restore(x)
-    return out, None
+    return [out], None
+
+
+def _apply_init(net: torch.nn.Module, specs: tuple[str, ...]) -> None:
+    """Load ``FILE`` or ``PREFIX=FILE`` (safetensors) into ``net``; every tensor must fit."""
+    from vdeblur.errors import UsageError
+    from vdeblur.weights.store import load_state_dict
+
+    own = net.state_dict()
+    for spec in specs:
+        prefix, _, path = spec.rpartition("=")
+        state = {(f"{prefix}." if prefix else "") + k: v for k, v in load_state_dict(path).items()}
+        bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+        if bad or not state:
+            raise UsageError(f"--init {spec}: {len(bad)} of {len(state)} tensors do not fit the network "
+                             f"(first: {bad[:1]})")
+        net.load_state_dict(state, strict=False)
+
+
+def _trainable(net: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Parameter]:
+    """The parameters the optimiser updates; the rest (``freeze`` prefixes, golf's other
+    network) are held fixed."""
+    frozen = list(cfg.freeze)
+    if cfg.method == "golf" and cfg.stage == "f":
+        frozen.append("g")
+    elif cfg.method == "golf" and cfg.stage == "g":
+        frozen.append("f")
+    from vdeblur.errors import UsageError
+
+    names = [n for n, _ in net.named_parameters()]
+    under = lambda f, n: n == f or n.startswith(f + ".")  # noqa: E731
+    for f in cfg.freeze:
+        if not any(under(f, n) for n in names):
+            raise UsageError(f"--freeze {f!r} names no parameter of {cfg.method} "
+                             f"(top-level parts: {', '.join(sorted({n.split('.')[0] for n in names}))})")
+    params = []
+    for name, p in net.named_parameters():
+        fixed = any(under(f, name) for f in frozen)
+        p.requires_grad_(not fixed)
+        if not fixed:
+            params.append(p)
+    if not params:
+        raise UsageError("nothing to train: every parameter is frozen")
+    return params
+
+
+def _opt_params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
+    return [p for g in opt.param_groups for p in g["params"]]
 
 
 def save_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
@@ -109,7 +207,7 @@ def save_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer, step: in
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in method.net.state_dict().items()}
-    for i, p in enumerate(method.net.parameters()):
+    for i, p in enumerate(_opt_params(opt)):
         st = opt.state.get(p, {})
         for key in ("exp_avg", "exp_avg_sq"):
             if key in st:
@@ -131,7 +229,7 @@ def load_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer) -> int:
         raise InputError(f"cannot resume from {path}: {e}") from None
     method.net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     step = int(meta["step"])
-    for i, p in enumerate(method.net.parameters()):
+    for i, p in enumerate(_opt_params(opt)):
         if f"opt.{i}.exp_avg" in tensors:
             opt.state[p] = {"step": torch.tensor(float(step)), "exp_avg": tensors[f"opt.{i}.exp_avg"].to(p.device),
                             "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(p.device)}
@@ -149,10 +247,18 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
     torch.manual_seed(cfg.seed)
     method, _ = make_untrained(cfg.method, cfg.variant)
     device = resolve_device(cfg.device)
+    _apply_init(method.net, cfg.init)
+    if cfg.method == "golf" and cfg.stage == "g" and not resume:
+        # G starts as the identity (its last conv zeroed), so x_1..x_5 start at F's estimate and the
+        # five recurrent steps do not amplify a random residual; a training choice, not the arch.
+        with torch.no_grad():
+            method.net.g.tail.weight.zero_()
     method = method.to(device, memory_format=torch.channels_last).train()
-    opt = torch.optim.Adam(method.parameters(), lr=cfg.lr)
+    if cfg.stage and not (cfg.method == "golf" and cfg.stage in ("f", "g")):
+        raise InputError(f"--stage {cfg.stage!r}: only golf has stages (f, then g)")
+    opt = torch.optim.Adam(_trainable(method.net, cfg), lr=cfg.lr)
     start = load_checkpoint(checkpoint, method, opt) if resume and checkpoint else 0
-    data = Pairs(train_set, method.past, method.future)
+    data = Pairs(train_set, method.past, method.future, cfg.noise)
     rng = np.random.default_rng(cfg.seed + start)
     multiple = method.pad_multiple
     crop = max(multiple, cfg.crop - cfg.crop % multiple)
@@ -163,8 +269,8 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
             g["lr"] = lr
         b = {k: v.to(device) for k, v in data.sample(rng, cfg.batch, crop).items()}
         with autocast(device, cfg.precision):
-            out, denoised = _forward(method, b["x"], cfg.method)
-            loss = charbonnier(out.float(), b["y"])
+            outs, denoised = _forward(method, b["x"], cfg)
+            loss = sum(charbonnier(o.float(), b["y"]) for o in outs) / len(outs)
             if denoised is not None and "clean" in b:
                 loss = loss + 0.6 * charbonnier(denoised.float(), b["clean"])
         opt.zero_grad(set_to_none=True)
@@ -187,6 +293,10 @@ def validate(method: Any, val_set: Any, cfg: TrainConfig, device: torch.device) 
     from vdeblur.engine.restorer import Restorer
     from vdeblur.metrics import psnr
 
+    if cfg.method == "golf" and cfg.stage == "f":  # G is not trained yet: score F alone
+        from vdeblur.methods.neural import NeuralMethod, single_frame
+
+        method = NeuralMethod(method.net.f, single_frame)
     restorer = Restorer(method.eval(), device, cfg.precision)
     data = Pairs(val_set, method.past, method.future)
     outs, ins = [], []
@@ -216,3 +326,96 @@ def export(method: Any, out: str, *, name: str, method_name: str, variant: str, 
         f'file = "files/{os.path.basename(out)}"\nsha256 = "{sha}"\nsize = {size}\nlicense = "{license}"\n'
         f'data = "{data}"\nrecipe = "{recipe}"\ngood_for = "{good_for}"\n'
     )
+
+
+def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: str | None = None,
+              resume: bool = False, on_step: Callable[[dict], None] = lambda d: None) -> Any:
+    """Train the Frame Selection Module (``DeblurNetFSM``, variant ``cfg.variant``) to tell blurred
+    from sharp frames; returns an object with ``.net`` (for :func:`export`). Validation reports
+    accuracy (``val_accuracy``) over every frame of the test split."""
+    from vdeblur.engine.device import resolve_device
+    from vdeblur.engine.precision import autocast, check_precision
+    from vdeblur.methods.archs.deblurnet import FSM_VARIANTS, DeblurNetFSM
+    from vdeblur.errors import UsageError
+
+    check_precision(cfg.precision)
+    if cfg.variant not in FSM_VARIANTS:
+        raise UsageError(f"unknown variant {cfg.variant!r}: expected one of {', '.join(FSM_VARIANTS)}")
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    holder = _Holder(DeblurNetFSM(**FSM_VARIANTS[cfg.variant]).to(device, memory_format=torch.channels_last))
+    opt = torch.optim.Adam(holder.net.parameters(), lr=cfg.lr)
+    start = load_checkpoint(checkpoint, holder, opt) if resume and checkpoint else 0
+    frames, labels = _labelled(train_set)
+    by_label = [np.flatnonzero(labels == k) for k in (0, 1)]
+    if not len(by_label[0]) or not len(by_label[1]):
+        raise InputError("training the fsm selector needs both sharp and blurred frames "
+                         "(make the data with `vdeblur synth --partial`)")
+    rng = np.random.default_rng(cfg.seed + start)
+    t0 = time.perf_counter()
+    for step in range(start, cfg.steps):
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        ys = np.arange(cfg.batch) % 2
+        rng.shuffle(ys)
+        crops = []
+        for y in ys:
+            img = frames[int(rng.choice(by_label[y]))]
+            h, w = img.shape[:2]
+            ch, cw = min(cfg.crop, h), min(cfg.crop, w)
+            y0, x0 = rng.integers(h - ch + 1), rng.integers(w - cw + 1)
+            c = img[y0 : y0 + ch, x0 : x0 + cw]
+            c = c[:, ::-1] if rng.random() < 0.5 else c
+            crops.append(c[::-1] if rng.random() < 0.5 else c)
+        x = _to_tensor(np.stack(crops)).to(device, memory_format=torch.channels_last)
+        target = torch.from_numpy(ys).to(device)
+        holder.net.train()
+        with autocast(device, cfg.precision):
+            loss = torch.nn.functional.cross_entropy(holder.net.scores(x).float(), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        info: dict[str, Any] = {"step": step + 1, "loss": loss.item(), "lr": lr,
+                                "s_per_step": (time.perf_counter() - t0) / (step + 1 - start)}
+        last = (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps
+        if val_set is not None and last:
+            info["val_accuracy"] = fsm_accuracy(holder.net, val_set, device)
+        if checkpoint and last:
+            save_checkpoint(checkpoint, holder, opt, step + 1, cfg)
+        on_step(info)
+    holder.net.eval()
+    return holder
+
+
+class _Holder:
+    """``.net`` holder, so the checkpoint and export helpers serve the selector too."""
+
+    def __init__(self, net: torch.nn.Module):
+        self.net = net
+
+
+def _labelled(dataset: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every input frame of ``dataset`` with its label (1 = blurred: the input differs from its
+    target)."""
+    frames, labels = [], []
+    for seq in dataset.sequences():
+        for inp, target in seq.frames():
+            frames.append(inp)
+            labels.append(int(not np.array_equal(inp, target)))
+    if not frames:
+        raise InputError("the training split has no frames")
+    return frames, np.array(labels)
+
+
+def fsm_accuracy(net: torch.nn.Module, dataset: Any, device: torch.device) -> float:
+    """Share of the frames of ``dataset`` the classifier labels right (whole frames)."""
+    net.eval()
+    right = total = 0
+    with torch.inference_mode():
+        for seq in dataset.sequences():
+            for inp, target in seq.frames():
+                x = _to_tensor(inp[None]).to(device)
+                right += int((net(x).item() > 0) == (not np.array_equal(inp, target)))
+                total += 1
+    return right / max(1, total)
