@@ -224,3 +224,20 @@ def test_synth_through_the_cli_then_bench(cli, tmp_path):
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout.splitlines()[0])
     assert row["method"] == "identity" and row["frames"] > 0
+
+
+def test_exposure_centre_target() -> None:
+    """render(ks) is the view at the exposure's mean pose: one sub-frame gives that sub-frame, and
+    the blur of an exposure is closer to its centre target than to its first or last sub-frame."""
+    from vdeblur.data.degrade import camera_motion_renderer
+
+    still = cv2.GaussianBlur(np.random.default_rng(3).integers(0, 256, (160, 160, 3), dtype=np.uint8), (0, 0), 3)
+    render = camera_motion_renderer(still, 70, np.random.default_rng(1), size=(64, 48), object_size=0)
+    assert np.array_equal(render([5]), render(5))
+    for start in (0, 20, 40):
+        ks = list(range(start, start + 7))
+        blur = average_frames([render(k) for k in ks], True).astype(float)
+        err = lambda img: np.abs(blur - img.astype(float)).mean()  # noqa: E731
+        assert err(render(ks)) < np.mean([err(render(k)) for k in ks])
+    with pytest.raises(ValueError):
+        camera_motion_renderer(still, 7, np.random.default_rng(0), motion=0)

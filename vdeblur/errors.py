@@ -57,3 +57,16 @@ class DamagedInputError(VdeblurError):
 
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed by its reader
+
+#: (code, meaning) for the man page and README; a test keeps README's table in step with it.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "success"),
+    (InternalError.exit_code, "internal error (a bug: --debug shows the traceback)"),
+    (UsageError.exit_code, "usage: bad option, unknown method, bad --psf"),
+    (InputError.exit_code, "input: missing, not a video, no video stream, empty, bad reference or dataset"),
+    (OutputError.exit_code, "output: exists without --force, is the input, cannot be written"),
+    (WeightsError.exit_code, "weights: missing, corrupt, sha256 mismatch, or made for another variant"),
+    (DamagedInputError.exit_code, "damaged input: the output holds every frame that decoded; stderr says how many were lost"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGTERM); nothing left behind"),
+    (EXIT_BROKEN_PIPE, "stdout closed by its reader; nothing printed"),
+)

@@ -11,7 +11,7 @@ app = typer.Typer(
     name="vdeblur",
     help="Remove motion blur and noise from videos.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 

@@ -1,0 +1,1 @@
+complete --command vdeblur --no-files --arguments "(env _VDEBLUR_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) vdeblur)" --condition "env _VDEBLUR_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) vdeblur"
