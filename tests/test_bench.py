@@ -34,6 +34,8 @@ def test_bench_json_rows(cli, synth_root):
     ident = methods["identity"]
     assert ident["psnr"] == pytest.approx(ident["psnr_input"]) and ident["ssim"] == pytest.approx(ident["ssim_input"])
     sel = [x for x in rows if "selector" in x][0]
+    r = cli("bench", "--dataset", "synth", "--root", root, "--methods", "", "--json", "--limit", "4")
+    assert [json.loads(line).get("selector") for line in r.stdout.splitlines()] == ["laplacian"]  # '' = none
     assert sel["selector"] == "laplacian" and sel["frames"] == 10 and sel["accuracy"] >= 0.8
 
 

@@ -21,7 +21,7 @@ def default_methods() -> list[str]:
 def bench(
     dataset: str = typer.Option(..., "--dataset", help="gopro, bsd, reds, dvd or synth."),
     root: str = typer.Option(..., "--root", help="The dataset's root folder."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma list (default: every method that has what it needs to run)."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Comma list (default: every method that has what it needs to run; '' for none)."),
     selectors: str = typer.Option("laplacian", "--selectors", help="Comma list of selectors to score ('' for none)."),
     split: str = typer.Option("test", "--split", help="Split to read."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N frames per method."),
@@ -35,7 +35,7 @@ def bench(
     from vdeblur.data.datasets import open_dataset
 
     ds = open_dataset(dataset, root, split)
-    names = [m for m in (methods.split(",") if methods else default_methods()) if m]
+    names = [m for m in (default_methods() if methods is None else methods.split(",")) if m.strip()]
     sels = [s for s in selectors.split(",") if s]
     rows: list[dict] = []
 
