@@ -114,3 +114,25 @@ def test_weights_cli(cli, monkeypatch, tmp_path):
     path.write_bytes(b"x" + path.read_bytes()[1:])
     r = cli("weights", "verify", "toy-small")
     assert r.exit_code == 5 and "failed verification" in r.stderr
+
+
+def test_shipped_weights_verify_and_run():
+    """Every packaged entry: size and sha256 check, the network loads it, one small frame runs."""
+    import numpy as np
+
+    from vdeblur.methods.registry import create
+    from vdeblur.select import make_selector
+    from vdeblur.weights.spec import load_specs, DEFAULT_TOML
+
+    specs = load_specs(DEFAULT_TOML)
+    assert {s.method for s in specs} >= {"fsm", "srn", "atrous", "mlfa", "golf", "r2d4"}
+    for s in specs:
+        assert s.file and s.size < 20_000_000 and s.license and s.data and s.recipe and s.good_for
+        if s.method == "fsm":
+            sel = make_selector("fsm")
+            assert sel.probability(np.zeros((32, 48, 3), np.uint8)) >= 0
+            continue
+        m = create(s.method, variant=s.variant)
+        x = torch.rand(1, m.past + m.future + 1, 3, 32, 32)
+        out, _ = m(x)
+        assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
