@@ -127,7 +127,7 @@ def test_mlfa_stage1_from_atrous_and_frozen(cli, data, tmp_path):
         assert torch.equal(st[f"stage1.{k}"], v.float()), k
     # a file that does not fit, an unknown stage, everything frozen: usage errors, not tracebacks
     assert cli("train", "--method", "srn", "--data", data, "--steps", "1", "--init", at).exit_code == 2
-    assert cli("train", "--method", "srn", "--data", data, "--steps", "1", "--stage", "f").exit_code == 3
+    assert cli("train", "--method", "srn", "--data", data, "--steps", "1", "--stage", "f").exit_code == 2
     assert cli("train", "--method", "srn", "--data", data, "--steps", "1", "--freeze", "nosuch").exit_code == 2
     assert cli("train", "--method", "golf", "--stage", "f", "--freeze", "f", "--data", data,
                "--steps", "1").exit_code == 2

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vdeblur.errors import InputError
+from vdeblur.errors import InputError, UsageError
 
 
 @dataclass
@@ -111,7 +111,6 @@ class Pairs:
 
 def _noise_levels(names: tuple[str, ...]) -> list[tuple[float, float] | None]:
     from vdeblur.data.degrade import NOISE_PRESETS
-    from vdeblur.errors import UsageError
 
     out: list[tuple[float, float] | None] = []
     for n in names:
@@ -157,7 +156,6 @@ def _forward(method: Any, x: torch.Tensor, cfg: TrainConfig) -> tuple[list[torch
 
 def _apply_init(net: torch.nn.Module, specs: tuple[str, ...]) -> None:
     """Load ``FILE`` or ``PREFIX=FILE`` (safetensors) into ``net``; every tensor must fit."""
-    from vdeblur.errors import UsageError
     from vdeblur.weights.store import load_state_dict
 
     own = net.state_dict()
@@ -179,8 +177,6 @@ def _trainable(net: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Paramete
         frozen.append("g")
     elif cfg.method == "golf" and cfg.stage == "g":
         frozen.append("f")
-    from vdeblur.errors import UsageError
-
     names = [n for n, _ in net.named_parameters()]
     under = lambda f, n: n == f or n.startswith(f + ".")  # noqa: E731
     for f in cfg.freeze:
@@ -244,6 +240,8 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
     from vdeblur.methods.neural import make_untrained
 
     check_precision(cfg.precision)
+    if cfg.stage and not (cfg.method == "golf" and cfg.stage in ("f", "g")):
+        raise UsageError(f"--stage {cfg.stage!r}: only golf has stages (f, then g)")
     torch.manual_seed(cfg.seed)
     method, _ = make_untrained(cfg.method, cfg.variant)
     device = resolve_device(cfg.device)
@@ -254,8 +252,6 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
         with torch.no_grad():
             method.net.g.tail.weight.zero_()
     method = method.to(device, memory_format=torch.channels_last).train()
-    if cfg.stage and not (cfg.method == "golf" and cfg.stage in ("f", "g")):
-        raise InputError(f"--stage {cfg.stage!r}: only golf has stages (f, then g)")
     opt = torch.optim.Adam(_trainable(method.net, cfg), lr=cfg.lr)
     start = load_checkpoint(checkpoint, method, opt) if resume and checkpoint else 0
     data = Pairs(train_set, method.past, method.future, cfg.noise)
@@ -336,7 +332,6 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
     from vdeblur.engine.device import resolve_device
     from vdeblur.engine.precision import autocast, check_precision
     from vdeblur.methods.archs.deblurnet import FSM_VARIANTS, DeblurNetFSM
-    from vdeblur.errors import UsageError
 
     check_precision(cfg.precision)
     if cfg.variant not in FSM_VARIANTS:
