@@ -126,9 +126,8 @@ def camera_motion_renderer(
     the frame's smaller side, one to two periods over the clip), a slow roll (up to
     ``max_rotation`` rad), plus shake (three sinusoids of up to ``shake_px`` output pixels with
     periods of ``shake_periods`` sub-frames: hand tremor of 6-15 Hz at 240 sub-frames per second,
-    so the path within one 7-sub-frame exposure is smooth and its middle instant, the sharp
-    target, sits near the blur's centre; faster shake would make the target's position within
-    the blur unknowable);
+    so the path within one 7-sub-frame exposure is smooth: a blur whose path loops gives no
+    clue where its sharp frame lies);
     each sub-frame is a sub-pixel ``cv2.warpAffine`` in linear light. A textured object
     (``object_size`` of the smaller side; ``object_size=0`` for none) moves independently across
     the frame, bouncing off its edges. ``size`` = (W, H) of the output (default: the still's);
@@ -163,7 +162,7 @@ def camera_motion_renderer(
     cw, ch = max(w + 2 * margin, int(math.ceil(sw * scale))), max(h + 2 * margin, int(math.ceil(sh * scale)))
     # Views are rendered at SS x the output size and area-downsampled: a bilinear warp smooths by
     # an amount that depends on the sub-pixel offset, which would make "sharp" targets randomly
-    # soft (an error no network can undo); at 4x that smoothing shrinks below a sixteenth of a pixel.
+    # soft (an error no network can undo); at 4x the warp's kernel spans a quarter of an output pixel.
     ss = _STILL_SS
     interp = cv2.INTER_AREA if scale * ss < 1 else cv2.INTER_CUBIC
     scene = _to_linear(cv2.resize(still_rgb, (cw * ss, ch * ss), interpolation=interp), gamma)
