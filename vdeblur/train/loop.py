@@ -194,6 +194,14 @@ def _trainable(net: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Paramete
     return params
 
 
+def _set_cosine_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> float:
+    """Cosine schedule from ``cfg.lr`` at step 0 to 0 at ``cfg.steps``; returns the step's rate."""
+    lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
 def _opt_params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
     return [p for g in opt.param_groups for p in g["params"]]
 
@@ -260,9 +268,7 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
     crop = max(multiple, cfg.crop - cfg.crop % multiple)
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
-        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))  # cosine
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = _set_cosine_lr(opt, cfg, step)
         b = {k: v.to(device) for k, v in data.sample(rng, cfg.batch, crop).items()}
         with autocast(device, cfg.precision):
             outs, denoised = _forward(method, b["x"], cfg)
@@ -349,9 +355,7 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
     rng = np.random.default_rng(cfg.seed + start)
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
-        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = _set_cosine_lr(opt, cfg, step)
         ys = np.arange(cfg.batch) % 2
         rng.shuffle(ys)
         crops = []
