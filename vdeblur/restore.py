@@ -78,6 +78,87 @@ def check_output_format(out: str, fmt: str | None) -> None:
             os.remove(tmp)
 
 
+@dataclass
+class Setup:
+    method: Any
+    restorer: Any
+    selector: Any
+    device: Any  # None: frames go from decoder to encoder untouched
+    batch: int
+
+
+def check_options(o: RunOptions) -> Any:
+    """The usage errors of ``o`` (nothing is opened); returns the method."""
+    from vdeblur.engine.precision import check_precision
+    from vdeblur.methods.registry import create
+
+    method = create(o.method, **(o.method_cfg or {}))
+    check_precision(o.precision)
+    if o.io not in ("pyav", "ffmpeg"):
+        raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
+    if o.preset and o.codec in ("libx264", "libx265") and o.preset not in X26X_PRESETS:
+        raise UsageError(f"bad --preset {o.preset!r} for {o.codec}: expected one of {', '.join(X26X_PRESETS)}")
+    return method
+
+
+def prepare(o: RunOptions, inp: str, out: str, *, need_metrics: bool = False, check_out: bool = True,
+            warn: Callable[[str], None] = lambda m: None) -> Setup:
+    """Check the options (usage errors first: nothing is opened before they make sense) and build
+    the method, restorer and selector."""
+    from vdeblur.select import make_selector
+
+    method = check_options(o)
+    if getattr(method, "is_identity", False) and not need_metrics:
+        device = None  # frames go from decoder to encoder: no tensors, no torch import
+        restorer: Any = SimpleNamespace(method=method)
+    else:
+        from vdeblur.engine.device import resolve_device
+        from vdeblur.engine.restorer import Restorer
+
+        device = resolve_device(o.device)
+        restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
+                            ensemble=o.ensemble)
+    selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
+                             weights=o.select_weights, device=device or "cpu")
+    if o.io == "pyav" and "-" in (inp, out):
+        raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
+    if check_out:
+        check_output(inp, out, o.force)
+    batch = o.batch or (4 if device is not None and device.type == "cuda" else 1)
+    return Setup(method, restorer, selector, device, batch)
+
+
+def output_pix_fmt(o: RunOptions, info: Any) -> str:
+    """--pix-fmt, checked against the encoder, or the input's 8-bit equivalent."""
+    from vdeblur.io.writer import default_pix_fmt, encoder_formats, is_pix_fmt
+
+    pix_fmt = o.pix_fmt or default_pix_fmt(info, o.codec)
+    supported = encoder_formats(o.codec) if o.io == "pyav" else []
+    if o.pix_fmt and (not is_pix_fmt(pix_fmt) or (supported and pix_fmt not in supported)):
+        raise UsageError(f"bad --pix-fmt {pix_fmt!r} for {o.codec}" + (f": expected one of {', '.join(supported)}" if supported else ""))
+    return pix_fmt
+
+
+def open_reference(reference: str, info: Any, high_depth: bool) -> Any:
+    """A reader of the sharp reference, checked against the input's size and frame count."""
+    from vdeblur.io.reader import VideoReader
+
+    ref_reader = VideoReader(reference, copy_streams=False, name=f"reference {reference}")
+    ri = ref_reader.info
+    try:
+        if (ri.width, ri.height) != (info.width, info.height):
+            raise InputError(
+                f"reference size {ri.width}x{ri.height} differs from input size {info.width}x{info.height}"
+            )
+        if ri.frames and info.frames and ri.frames != info.frames:
+            raise InputError(f"reference has {ri.frames} frames, input has {info.frames}")
+    except InputError:
+        ref_reader.close()
+        raise
+    ref_reader.high_depth = high_depth
+    return ref_reader
+
+
 def _reference_frames(reader: Any) -> Iterator[np.ndarray]:
     from vdeblur.io.reader import Frame
 
@@ -97,36 +178,11 @@ def restore_video(
     warn: Callable[[str], None] = lambda m: None,
 ) -> Summary:
     """Restore ``inp`` into ``out``. Raises VdeblurError kinds; never leaves a partial ``out``."""
-    from vdeblur.engine.precision import check_precision
-    from vdeblur.methods.registry import create
-    from vdeblur.select import make_selector
-
     o = opts or RunOptions()
-    # usage first: nothing is opened before the options make sense
-    method = create(o.method, **(o.method_cfg or {}))
-    check_precision(o.precision)
-    if getattr(method, "is_identity", False) and reference is None:
-        device = None  # frames go from decoder to encoder: no tensors, no torch import
-        restorer: Any = SimpleNamespace(method=method)
-    else:
-        from vdeblur.engine.device import resolve_device
-        from vdeblur.engine.restorer import Restorer
+    setup = prepare(o, inp, out, need_metrics=reference is not None, warn=warn)
+    restorer, selector, device, batch = setup.restorer, setup.selector, setup.device, setup.batch
 
-        device = resolve_device(o.device)
-        restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
-                             ensemble=o.ensemble)
-    selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
-                             weights=o.select_weights, device=device or "cpu")
-    if o.io not in ("pyav", "ffmpeg"):
-        raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
-    if o.io == "pyav" and "-" in (inp, out):
-        raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
-    if o.preset and o.codec in ("libx264", "libx265") and o.preset not in X26X_PRESETS:
-        raise UsageError(f"bad --preset {o.preset!r} for {o.codec}: expected one of {', '.join(X26X_PRESETS)}")
-    check_output(inp, out, o.force)
-    batch = o.batch or (4 if device is not None and device.type == "cuda" else 1)
-
-    from vdeblur.io.writer import VideoWriter, default_pix_fmt, encoder_formats, is_high_depth, is_pix_fmt
+    from vdeblur.io.writer import VideoWriter, is_high_depth
 
     if o.io == "ffmpeg":
         from vdeblur.io.pipe import PipeReader
@@ -137,26 +193,14 @@ def restore_video(
     ref_reader = None
     try:
         info = reader.info
-        pix_fmt = o.pix_fmt or default_pix_fmt(info, o.codec)
-        supported = encoder_formats(o.codec) if o.io == "pyav" else []
-        if o.pix_fmt and (not is_pix_fmt(pix_fmt) or (supported and pix_fmt not in supported)):
-            raise UsageError(f"bad --pix-fmt {pix_fmt!r} for {o.codec}" + (f": expected one of {', '.join(supported)}" if supported else ""))
+        pix_fmt = output_pix_fmt(o, info)
         reader.high_depth = is_high_depth(pix_fmt)
         if o.io == "pyav":
             check_output_format(out, o.format)
         ref_iter = None
         metrics = None
         if reference is not None:
-            from vdeblur.io.reader import VideoReader
-            ref_reader = VideoReader(reference, copy_streams=False, name=f"reference {reference}")
-            ri = ref_reader.info
-            if (ri.width, ri.height) != (info.width, info.height):
-                raise InputError(
-                    f"reference size {ri.width}x{ri.height} differs from input size {info.width}x{info.height}"
-                )
-            if ri.frames and info.frames and ri.frames != info.frames:
-                raise InputError(f"reference has {ri.frames} frames, input has {info.frames}")
-            ref_reader.high_depth = reader.high_depth
+            ref_reader = open_reference(reference, info, reader.high_depth)
             ref_iter = _reference_frames(ref_reader)
             metrics = _metrics(device)
         if on_start is not None:

@@ -103,8 +103,10 @@ class VideoWriter:
         pix_fmt: str | None = None,
         format: str | None = None,
         options: dict[str, str] | None = None,
+        video_template: Any = None,
     ):
         self.target = target
+        self.video_template = video_template  # a stream whose packets are copied (remux) instead of encoded
         self.info = info
         self.codec = codec
         self.crf, self.preset = crf, preset
@@ -128,6 +130,12 @@ class VideoWriter:
         if exc_type is not None:
             self.abort()
 
+    def open(self) -> None:
+        """Open the container now (it is otherwise opened by the first frame, once the
+        input's rotation is known)."""
+        if self.container is None:
+            self._open()
+
     def _open(self) -> None:
         info = self.info
         if isinstance(self.target, str):
@@ -145,31 +153,15 @@ class VideoWriter:
             self._remove_tmp()
             raise OutputError(f"cannot write {self.name}: {e}") from e
         self.container = c
-        try:
-            rate = info.rate or None
-            s = c.add_stream(self.codec, rate=rate)
-        except (av.error.FFmpegError, ValueError) as e:
-            self._fail(f"unknown or unusable encoder {self.codec!r}: {e}", e)
-        s.width, s.height = info.width, info.height
-        s.pix_fmt = self.pix_fmt
-        s.time_base = info.time_base
-        cc = s.codec_context
-        cc.time_base = info.time_base
-        for key, value in info.color.items():
-            if value is not None:
-                try:
-                    setattr(cc, key, value)
-                except Exception:
-                    pass
-        opts = {}
-        if self.crf is not None:
-            opts["crf"] = str(self.crf)
-            if self.codec in ("libvpx-vp9", "libvpx"):
-                opts["b"] = "0"
-        if self.preset:
-            opts["preset"] = self.preset
-        opts.update(self.options)
-        s.options = opts
+        opts: dict[str, str] = {}
+        if self.video_template is not None:
+            try:
+                s = c.add_stream_from_template(self.video_template, opaque=True)
+            except (av.error.FFmpegError, ValueError) as e:
+                self._fail(f"the restored video cannot be copied into {self.name}: {e}", e)
+            s.time_base = self.video_template.time_base
+        else:
+            s = self._add_encoder(c, opts)
         if info.rotation:
             s.set_display_rotation(info.rotation)
         for k, v in info.stream_metadata.items():
@@ -191,6 +183,33 @@ class VideoWriter:
         except (av.error.FFmpegError, ValueError) as e:
             self._fail(f"cannot start encoding {self.name} with {self.codec} (pix_fmt {self.pix_fmt}, "
                        f"options {opts}): {ffmpeg_reason(e)}", e)
+
+    def _add_encoder(self, c: Any, opts: dict[str, str]) -> Any:
+        info = self.info
+        try:
+            s = c.add_stream(self.codec, rate=info.rate or None)
+        except (av.error.FFmpegError, ValueError) as e:
+            self._fail(f"unknown or unusable encoder {self.codec!r}: {e}", e)
+        s.width, s.height = info.width, info.height
+        s.pix_fmt = self.pix_fmt
+        s.time_base = info.time_base
+        cc = s.codec_context
+        cc.time_base = info.time_base
+        for key, value in info.color.items():
+            if value is not None:
+                try:
+                    setattr(cc, key, value)
+                except Exception:
+                    pass
+        if self.crf is not None:
+            opts["crf"] = str(self.crf)
+            if self.codec in ("libvpx-vp9", "libvpx"):
+                opts["b"] = "0"
+        if self.preset:
+            opts["preset"] = self.preset
+        opts.update(self.options)
+        s.options = opts
+        return s
 
     def _fail(self, message: str, cause: BaseException) -> NoReturn:
         """Drop what was written and raise one OutputError line."""
@@ -234,6 +253,20 @@ class VideoWriter:
             raise OutputError(f"encoding {self.name} failed at frame {frame.index}: {e}") from e
         self.frames_written += 1
 
+    def write_video_packet(self, pkt: Any) -> None:
+        """Copy one encoded packet of ``video_template``'s kind (remux mode: no encoder)."""
+        if self.container is None:
+            self._open()
+            for item in self._pending:
+                self.write_packet(item)
+            self._pending.clear()
+        pkt.stream = self.stream
+        try:
+            self.container.mux(pkt)
+        except av.error.FFmpegError as e:
+            raise OutputError(f"copying the restored video into {self.name} failed: {e}") from e
+        self.frames_written += 1
+
     def write_packet(self, item: CopyPacket) -> None:
         if self.container is None:
             self._pending.append(item)
@@ -253,8 +286,9 @@ class VideoWriter:
         if self.container is None:
             return
         try:
-            for pkt in self.stream.encode(None):
-                self.container.mux(pkt)
+            if self.video_template is None:
+                for pkt in self.stream.encode(None):
+                    self.container.mux(pkt)
             self.container.close()
         except av.error.FFmpegError as e:
             raise OutputError(f"finishing {self.name} failed: {e}") from e

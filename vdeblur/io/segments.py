@@ -1,0 +1,229 @@
+"""Keyframe segments of a video: the plan, a segment's frames, and the lossless reassembly.
+
+A long video is cut where it has keyframes, never at arbitrary times: a segment's frames are
+those whose presentation time lies in ``[start, end)`` of the source stream's own timestamps,
+and it starts at a keyframe, so it decodes from its first packet without the frames before.
+Segments are restored and encoded on their own (one part file each) and joined again by
+copying packets (no re-encoding): the joined video keeps every frame, once, with its source
+timestamp. The audio, subtitle and data streams are copied from the input in the same pass.
+
+The plan is made from the demuxer alone (no decoding): every video packet's pts and keyframe
+flag. It records how many frames each segment holds, and the join is checked against it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from array import array
+from bisect import bisect_left
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any, Iterator
+
+import av
+
+from vdeblur.errors import InputError, InternalError, OutputError
+from vdeblur.io.probe import check_input_path
+from vdeblur.io.reader import Frame, VideoReader, ffmpeg_reason
+
+
+@dataclass
+class Segment:
+    """Frames with ``start <= pts < end`` (source time base; ``end`` None: to the end)."""
+
+    number: int
+    start: int
+    end: int | None
+    first: int  # index of its first frame in the whole video (presentation order)
+    frames: int  # frames it holds
+    warm_start: int | None = None  # pts of the first warm-up frame (None: no warm-up)
+    warm: int = 0  # warm-up frames: restored to warm the method, not written
+    seek: int = 0  # pts of a keyframe at or before warm_start (or start) to seek to
+
+
+@dataclass
+class Plan:
+    frames: int
+    time_base: Fraction
+    segments: list[Segment]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"frames": self.frames, "time_base": str(self.time_base),
+                "segments": [asdict(s) for s in self.segments]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Plan":
+        return cls(d["frames"], Fraction(d["time_base"]), [Segment(**s) for s in d["segments"]])
+
+
+def plan_segments(path: str, seconds: float, warmup: int = 0) -> Plan:
+    """Cut ``path`` at its first keyframe after every ``seconds`` of video.
+
+    ``warmup`` frames before each segment (after the first) are decoded and fed to the method
+    but not written: recurrent methods restart at a border with their state warmed up.
+    A video whose packets carry no timestamps, or that has one keyframe, is one segment.
+    """
+    check_input_path(path)
+    try:
+        c = av.open(path)
+    except av.error.FFmpegError as e:
+        raise InputError(f"cannot read {path} as a video: {ffmpeg_reason(e)}") from e
+    with c:
+        if not c.streams.video:
+            raise InputError(f"{path} has no video stream")
+        v = c.streams.video[0]
+        tb = v.time_base or Fraction(1, 90000)
+        pts = array("q")
+        keys = array("q")
+        timed = True
+        try:
+            for p in c.demux(v):
+                if p.size == 0:
+                    continue
+                if p.pts is None:
+                    timed = False
+                    pts.append(len(pts))
+                    continue
+                pts.append(p.pts)
+                if p.is_keyframe:
+                    keys.append(p.pts)
+        except av.error.FFmpegError:
+            timed = False  # a damaged file: do not cut it, the one-pass path reports the damage
+    n = len(pts)
+    if n == 0:
+        raise InputError(f"{path} holds no video frames")
+    order = sorted(pts)
+    if not timed or len(set(order)) != n:
+        return Plan(n, tb, [Segment(0, order[0], None, 0, n, None, 0, order[0])])
+    step = max(1, round(seconds / tb)) if seconds > 0 else None
+    cuts = [order[0]]
+    for k in sorted(set(keys)):
+        if step is not None and k >= cuts[-1] + step and k > order[0]:
+            cuts.append(k)
+    keys_sorted = sorted(set(keys))
+    segs: list[Segment] = []
+    for i, start in enumerate(cuts):
+        end = cuts[i + 1] if i + 1 < len(cuts) else None
+        first = bisect_left(order, start)
+        last = bisect_left(order, end) if end is not None else n
+        nwarm = min(first, warmup) if i > 0 else 0
+        warm = order[first - nwarm] if nwarm else None
+        want = warm if warm is not None else start
+        # the latest keyframe at or before the first frame wanted: decoding starts there
+        j = bisect_left(keys_sorted, want + 1) - 1
+        seek = keys_sorted[j] if j >= 0 else order[0]
+        segs.append(Segment(i, start, end, first, last - first, warm, nwarm, seek))
+    return Plan(n, tb, segs)
+
+
+def segment_frames(reader: VideoReader, seg: Segment, after: int = 0) -> Iterator[tuple[Frame, bool]]:
+    """(frame, written) for the warm-up frames, the segment's frames and ``after`` frames past
+    its end (look-ahead for windowed methods; not written). Frames are numbered from 0 here."""
+    lo = seg.warm_start if seg.warm_start is not None else seg.start
+    frames = _decoded(reader)
+    first = None
+    if seg.number > 0:  # the first segment decodes from the top, without a seek
+        reader.container.seek(seg.seek, stream=reader.video, backward=True, any_frame=False)
+        first = next(frames, None)
+        if first is not None and first.pts > lo:  # an imprecise index seeked too far: from the top
+            reader.container.seek(0, stream=reader.video, backward=True, any_frame=False)
+            frames = _decoded(reader)
+            first = None
+    if first is None:
+        first = next(frames, None)
+        if first is None:
+            return
+    if first.pts > lo:
+        raise InternalError(f"segment {seg.number}: decoding starts at pts {first.pts}, after {lo}")
+    index = 0
+    extra = 0
+    for f in itertools.chain([first], frames):
+        if f.pts < lo:
+            continue
+        if seg.end is not None and f.pts >= seg.end:
+            if extra >= after:
+                return
+            extra += 1
+            written = False
+        else:
+            written = f.pts >= seg.start
+        f.index = index
+        index += 1
+        yield f, written
+
+
+def _decoded(reader: VideoReader) -> Iterator[Frame]:
+    for item in reader.items():
+        if isinstance(item, Frame):
+            yield item
+
+
+def join_parts(parts: list[str], inp: str, out: str, info: Any, *, expected: int, format: str | None = None,
+               force_copy_streams: bool = True) -> int:
+    """Copy the video packets of ``parts`` (in order) and the input's other streams into ``out``.
+
+    Packets are merged by time, so memory does not grow with length; ``out`` appears only when
+    complete (a temporary file renamed). Returns the number of video packets written, which must
+    be ``expected``.
+    """
+    from vdeblur.io.writer import VideoWriter
+
+    if not parts:
+        raise InternalError("no parts to join")
+    with av.open(parts[0]) as first:
+        template_container = first  # the template stream must stay open until the writer opens
+        reader = VideoReader(inp, copy_streams=force_copy_streams)
+        try:
+            writer = VideoWriter(out, info, copy_streams=reader.copy, format=format,
+                                 video_template=template_container.streams.video[0])
+            with writer:
+                for item in _merged(parts, reader):
+                    if isinstance(item, tuple):
+                        writer.write_video_packet(item[1])
+                    else:
+                        writer.write_packet(item)
+                if writer.frames_written != expected:
+                    raise InternalError(f"joining the segments gave {writer.frames_written} frames, "
+                                        f"expected {expected}")
+                writer.commit()
+        finally:
+            reader.close()
+    return expected
+
+
+def _video_packets(parts: list[str]) -> Iterator[tuple[float, Any]]:
+    for path in parts:
+        try:
+            c = av.open(path)
+        except av.error.FFmpegError as e:
+            raise OutputError(f"cannot read the segment {path}: {ffmpeg_reason(e)}") from e
+        with c:
+            v = c.streams.video[0]
+            for p in c.demux(v):
+                if p.size:
+                    yield _when(p), p
+
+
+def _copy_packets(reader: VideoReader) -> Iterator[tuple[float, Any]]:
+    from vdeblur.io.reader import CopyPacket
+
+    if not reader.copy:
+        return
+    for p in reader.container.demux(*reader.copy):
+        if p.size:
+            yield _when(p), CopyPacket(p, p.stream.index)
+
+
+def _when(p: Any) -> float:
+    t = p.dts if p.dts is not None else p.pts
+    return float(t * p.time_base) if t is not None else float("-inf")
+
+
+def _merged(parts: list[str], reader: VideoReader) -> Iterator[Any]:
+    """Video packets (as (t, packet)) and copy packets (as CopyPacket) in time order."""
+    counter = itertools.count()
+    video = ((t, next(counter), ("v", p)) for t, p in _video_packets(parts))
+    other = ((t, next(counter), ("c", p)) for t, p in _copy_packets(reader))
+    for _, _, (kind, p) in heapq.merge(video, other, key=lambda x: (x[0], x[1])):
+        yield (kind, p) if kind == "v" else p
