@@ -25,7 +25,9 @@ def test_missing_input(cli, tmp_path):
 
 
 def test_directory_input(cli, tmp_path):
-    check(cli("run", tmp_path, "-o", tmp_path / "o.mp4"), 3, "is a directory")
+    """A directory is a batch of inputs: -o must then be a directory, not a video name."""
+    check(cli("run", tmp_path, "-o", tmp_path / "o.mp4"), 2, "need -o DIRECTORY")
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_not_a_video(cli, tmp_path):
@@ -145,12 +147,12 @@ def test_truncated_input_reports_lost_frames(cli, tmp_path):
 
 
 def test_internal_error_one_line_and_debug_traceback(cli, clip, tmp_path, monkeypatch):
-    import vdeblur.restore
+    import vdeblur.batch
 
     def boom(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(vdeblur.restore, "restore_video", boom)
+    monkeypatch.setattr(vdeblur.batch, "restore_video", boom)
     check(cli("run", clip, "-o", tmp_path / "o.mp4"), 1, "internal error: RuntimeError: boom")
     r = cli("--debug", "run", clip, "-o", tmp_path / "o.mp4")
     assert isinstance(r.exception, RuntimeError)  # --debug lets the traceback through

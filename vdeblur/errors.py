@@ -9,7 +9,9 @@
 | 4    | OutputError     | output exists (no --force), equals input, cannot be written        |
 | 5    | WeightsError    | weights missing, corrupt, or sha256 mismatch                       |
 | 6    | DamagedInputError | input was damaged: output written from the frames that decoded, the lost count said |
-| 130  | -               | interrupted (Ctrl-C / SIGTERM); no output left behind              |
+| 7    | -               | several inputs with --keep-going: one or more failed (each file's result says why) |
+| 8    | ClusterError    | the Ray cluster failed: a worker or node died, or the cluster was lost |
+| 130  | -               | interrupted (Ctrl-C / SIGTERM); no partial output (segments kept for --resume) |
 | 141  | -               | stdout closed by its reader (e.g. `| head`); nothing printed       |
 """
 
@@ -55,6 +57,14 @@ class DamagedInputError(VdeblurError):
     label = "damaged input"
 
 
+class ClusterError(VdeblurError):
+    """A Ray worker or node died, or the cluster went away (finished segments are kept)."""
+
+    exit_code = 8
+    label = "cluster error"
+
+
+EXIT_SOME_FAILED = 7  # several inputs, --keep-going: at least one failed
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed by its reader
 
@@ -67,6 +77,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (OutputError.exit_code, "output: exists without --force, is the input, cannot be written"),
     (WeightsError.exit_code, "weights: missing, corrupt, sha256 mismatch, or made for another variant"),
     (DamagedInputError.exit_code, "damaged input: the output holds every frame that decoded; stderr says how many were lost"),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGTERM); nothing left behind"),
+    (EXIT_SOME_FAILED, "several inputs with --keep-going: one or more failed; each file's result says why"),
+    (ClusterError.exit_code, "cluster: a Ray worker or node died, or the cluster was lost; finished segments are kept for --resume"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGTERM); no partial output (a segmented run keeps its finished segments for --resume)"),
     (EXIT_BROKEN_PIPE, "stdout closed by its reader; nothing printed"),
 )

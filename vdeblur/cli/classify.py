@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from typing import Optional
 
 import typer
@@ -67,10 +68,18 @@ def classify(
     threshold: Optional[float] = common.THRESHOLD,
     select_weights: Optional[str] = common.SELECT_WEIGHTS,
     csv_path: Optional[str] = typer.Option(None, "--csv", help="Also write frame,pts,blur_score,blurred to this CSV file."),
+    report: Optional[str] = typer.Option(None, "--report", help="Plot the blur score and the blurred frames over time into this PNG."),
     json: bool = common.JSON,
 ) -> None:
     """Per-frame blur score and label, then a summary (blurred fraction, runs of blurred frames)."""
     from vdeblur.errors import DamagedInputError, OutputError
+
+    collector = None
+    if report is not None:
+        from vdeblur.report import ReportCollector, check_report_path
+
+        check_report_path(report)
+        collector = ReportCollector()
 
     rows: list[list] = []
     fh = None
@@ -87,6 +96,8 @@ def classify(
 
     def on_decision(d, t) -> None:
         row = {"frame": d.index, "pts": t, "blur_score": d.score, "blurred": bool(d.blurred)}
+        if collector is not None:
+            collector.add(row)
         if json:
             json_line(row)
         else:
@@ -101,6 +112,8 @@ def classify(
         progress.stop()
         if fh is not None:
             fh.close()
+    if collector is not None:
+        collector.save(report, title=f"vdeblur classify --select {select}: {os.path.basename(input)}")
     if json:
         json_line({"summary": summary})
     else:

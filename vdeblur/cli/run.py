@@ -7,12 +7,17 @@ from typing import Optional
 import typer
 
 from vdeblur.cli import common
+import os
+import time
+from typing import Any
+
 from vdeblur.cli.output import Progress, json_line, log, print_table
+from vdeblur.errors import EXIT_SOME_FAILED, UsageError
 
 
 def run(
-    input: str = typer.Argument(..., help="Input video (any FFmpeg-readable file; '-' for stdin with --io ffmpeg)."),
-    output: str = typer.Option(..., "-o", "--output", help="Output video ('-' for stdout with --io ffmpeg)."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Input videos or directories (any FFmpeg-readable file; '-' for stdin with --io ffmpeg). Directories are searched recursively."),
+    output: str = typer.Option(..., "-o", "--output", help="Output video ('-' for stdout with --io ffmpeg); with several inputs or a directory, the output directory (names kept)."),
     method: str = typer.Option("richardson-lucy", "--method", "-m", help="Restoration method (see `vdeblur methods`)."),
     psf: Optional[str] = typer.Option(None, "--psf", help="PSF for wiener / richardson-lucy: motion:LENGTH:ANGLE or gaussian:SIGMA (default: estimated per frame)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Iterations, for iterative methods."),
@@ -36,11 +41,18 @@ def run(
     format: Optional[str] = typer.Option(None, "--format", help="Output container, when the file name does not say (e.g. matroska for '-')."),
     io: str = typer.Option("pyav", "--io", help="I/O backend: pyav, or ffmpeg (an ffmpeg subprocess; allows '-')."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output."),
+    keep_going: bool = typer.Option(False, "--keep-going", "-k", help="With several inputs, go on past a file that fails (exit 7 at the end if any failed)."),
+    segment: float = typer.Option(60.0, "--segment", min=0.0, help="Cut videos longer than this many seconds at keyframes and restore the segments one by one (resumable; 0: never cut)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last finished segment (same input and settings)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Send files and segments as tasks to the Ray cluster at ADDRESS (host:port, or auto); needs vdeblur[ray] and a filesystem the workers share."),
+    task_cpus: float = typer.Option(1.0, "--task-cpus", min=0.01, help="CPU cores each cluster task reserves."),
+    task_gpus: Optional[float] = typer.Option(None, "--task-gpus", min=0.0, help="GPUs each cluster task reserves (default: 1 when the cluster has GPUs, else 0)."),
+    report: Optional[str] = typer.Option(None, "--report", help="Plot blur score, restored/skipped frames, ms per frame and PSNR over time into this PNG (a directory with several inputs)."),
     json: bool = common.JSON,
 ) -> None:
-    """Restore a video: decode, select blurred frames, restore them, re-encode with audio and timing kept."""
-    from vdeblur.errors import UsageError
-    from vdeblur.restore import RunOptions, restore_video
+    """Restore videos: decode, select blurred frames, restore them, re-encode with audio and timing kept."""
+    from vdeblur.batch import BatchOptions, expand_inputs, is_batch, make_dirs, run_inputs
+    from vdeblur.restore import RunOptions, check_options
 
     if output == "-" and json:
         raise UsageError("--json writes to stdout, which -o - already uses for the video")
@@ -52,30 +64,87 @@ def run(
         device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,
         pix_fmt=pix_fmt, io=io, force=force, format=format,
     )
+    batch_mode = is_batch(inputs)
+    pairs = expand_inputs(inputs, output)
+    if batch_mode and reference is not None:
+        raise UsageError("--reference takes one input video")
+    check_options(opts)  # usage errors before anything is written
+    reports = _report_paths(report, pairs, output, batch_mode)
+    if batch_mode:
+        make_dirs(pairs)
+    b = BatchOptions(segment=segment, resume=resume, cluster=cluster, task_cpus=task_cpus, task_gpus=task_gpus,
+                     keep_going=keep_going and batch_mode, reference=reference)
     progress = Progress(enabled=not json)
-    t_start: list[float] = []
+    collectors: dict[str, Any] = {}
+    t_start: dict[str, float] = {}
 
-    def on_start(info) -> None:
-        progress.start(info.expected_frames)
+    def on_start(inp: str, total: int | None) -> None:
+        progress.stop()
+        progress.label = os.path.basename(inp) if batch_mode else "restoring"
+        progress.start(total)
+        t_start[inp] = time.perf_counter()
+        if inp in reports:
+            from vdeblur.report import ReportCollector
+            collectors[inp] = ReportCollector()
 
-    def on_result(r) -> None:
-        import time
-
+    def on_result(inp: str, r) -> None:
+        if inp in collectors:
+            collectors[inp].add(vars(r))
         if json:
-            json_line(vars(r))
+            if not batch_mode:
+                json_line(vars(r))
         else:
-            if not t_start:
-                t_start.append(time.perf_counter())
-            dt = time.perf_counter() - t_start[0]
+            dt = time.perf_counter() - t_start.get(inp, time.perf_counter())
             progress.advance(r.frame / dt if dt > 0 else 0.0)
 
-    try:
-        summary = restore_video(input, output, opts, reference=reference, on_start=on_start,
-                                on_result=on_result, warn=log)
-    finally:
+    def on_file(res) -> None:
         progress.stop()
-    if json:
-        json_line({"summary": summary.as_dict()})
-    else:
-        d = summary.as_dict()
-        print_table(f"vdeblur run --method {method}", list(d), [list(d.values())], to_stderr=output == "-")
+        c = collectors.pop(res.input, None)
+        if c is not None and (res.ok or len(c)):
+            c.save(reports[res.input], title=f"vdeblur run --method {method}: {os.path.basename(res.input)}")
+        if not res.ok and batch_mode and keep_going:
+            log(f"{res.input}: {res.error}")
+        if batch_mode and json:
+            json_line(res.as_dict())
+
+    results = run_inputs(pairs, opts, b, on_start=on_start, on_result=on_result, on_file=on_file, warn=log)
+    failed = [r for r in results if not r.ok]
+    if not batch_mode:
+        summary = results[0].summary
+        if json:
+            json_line({"summary": summary.as_dict()})
+        else:
+            d = summary.as_dict()
+            print_table(f"vdeblur run --method {method}", list(d), [list(d.values())], to_stderr=output == "-")
+        return
+    if not json:
+        cols = ["input", "status", "frames", "restored", "fps", "psnr", "segments"]
+        rows = [[r.input, "ok" if r.ok else f"failed ({r.exit_code})",
+                 *[getattr(r.summary, k) if r.summary else None for k in ("frames", "restored", "fps", "psnr")],
+                 r.segments] for r in results]
+        print_table(f"vdeblur run --method {method}: {len(results) - len(failed)} of {len(results)} files restored",
+                    cols, rows)
+    if failed:
+        log(f"{len(failed)} of {len(results)} files failed: " + ", ".join(r.input for r in failed))
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _report_paths(report: str | None, pairs: list[tuple[str, str]], output: str, batch_mode: bool) -> dict[str, str]:
+    """input -> report file. With several inputs ``report`` is a directory: one PNG per output,
+    named after the output's path below -o."""
+    from vdeblur.report import check_report_path
+
+    if report is None:
+        return {}
+    if not batch_mode:
+        check_report_path(report)
+        return {pairs[0][0]: report}
+    if os.path.exists(report) and not os.path.isdir(report):
+        raise UsageError(f"with several inputs --report names a directory; {report} is a file")
+    os.makedirs(report, exist_ok=True)
+    paths = {}
+    for inp, out in pairs:
+        rel = os.path.relpath(os.path.abspath(out), os.path.abspath(output))
+        paths[inp] = os.path.join(report, rel.replace(os.sep, "_") + ".png")
+        check_report_path(paths[inp])
+    return paths
