@@ -180,3 +180,18 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     assert b["audio_packets"] == a["audio_packets"] > 0
     assert json.loads(r.stdout.splitlines()[-1])["summary"]["frames"] == 96
     assert not parts.exists()
+
+
+def test_segmented_reference_metrics_align(gop_clip, cli, tmp_path):
+    """--reference with segments: each segment reads the reference from its own first frame, so the
+    per-frame PSNR equals the one-pass run's."""
+    path, _ = gop_clip
+    rows = {}
+    for seg in ("0", "0.4"):
+        r = cli("run", path, "-o", tmp_path / f"o{seg}.mp4", "-m", "unsharp", "--select", "none",
+                "--reference", path, "--segment", seg, "--json")
+        assert r.exit_code == 0, r.output
+        rows[seg] = [json.loads(x) for x in r.stdout.splitlines()]
+    one, cut = rows["0"], rows["0.4"]
+    assert [x["psnr"] for x in cut[:-1]] == [x["psnr"] for x in one[:-1]]
+    assert cut[-1]["summary"]["psnr"] == pytest.approx(one[-1]["summary"]["psnr"])
