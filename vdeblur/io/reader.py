@@ -114,6 +114,7 @@ class VideoReader:
         self.name = name or (source if isinstance(source, str) else "<stream>")
         if isinstance(source, str):
             check_input_path(source)
+        self._format = format
         try:
             self.container = av.open(source, mode="r", format=format)
         except av.error.FFmpegError as e:
@@ -142,6 +143,15 @@ class VideoReader:
 
     def close(self) -> None:
         self.container.close()
+
+    def rewind(self) -> None:
+        """Start again from the top, on a freshly opened container (a path source only): for
+        formats whose seeking cannot be trusted (MPEG-TS seeks by bytes)."""
+        self.container.close()
+        self.container = av.open(self.name, mode="r", format=self._format)
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self._last_pts = None
 
     def _frame(self, f: Any) -> Frame:
         if self.stats.decoded == 0:

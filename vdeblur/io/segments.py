@@ -119,18 +119,27 @@ def plan_segments(path: str, seconds: float, warmup: int = 0) -> Plan:
 
 def segment_frames(reader: VideoReader, seg: Segment, after: int = 0) -> Iterator[tuple[Frame, bool]]:
     """(frame, written) for the warm-up frames, the segment's frames and ``after`` frames past
-    its end (look-ahead for windowed methods; not written). Frames are numbered from 0 here."""
+    its end (look-ahead for windowed methods; not written). Frames are numbered from 0 here.
+
+    Decoding starts at the keyframe the plan names. Where the demuxer's seek lands after the
+    frames wanted (MPEG-TS seeks by bytes), it seeks again 1, 4 and 16 seconds earlier, and at
+    last decodes from the top."""
     lo = seg.warm_start if seg.warm_start is not None else seg.start
-    frames = _decoded(reader)
+    frames: Iterator[Frame] = iter(())
     first = None
     if seg.number > 0:  # the first segment decodes from the top, without a seek
-        reader.container.seek(seg.seek, stream=reader.video, backward=True, any_frame=False)
-        first = next(frames, None)
-        if first is not None and first.pts > lo:  # an imprecise index seeked too far: from the top
-            reader.container.seek(0, stream=reader.video, backward=True, any_frame=False)
+        step = max(1, round(1 / reader.video.time_base)) if reader.video.time_base else 90000
+        for back in (0, step, 4 * step, 16 * step):
+            reader.container.seek(max(0, seg.seek - back), stream=reader.video, backward=True, any_frame=False)
             frames = _decoded(reader)
+            first = next(frames, None)
+            if first is not None and first.pts <= lo:
+                break
             first = None
+        if first is None:
+            reader.rewind()
     if first is None:
+        frames = _decoded(reader)
         first = next(frames, None)
         if first is None:
             return
