@@ -212,3 +212,20 @@ def test_segmented_equals_one_pass_across_containers(ext, cli, tmp_path):
     assert b["times"] == a["times"] and len(b["frames"]) == 50
     _equal_frames(b["frames"], a["frames"])
     assert b["audio_packets"] == a["audio_packets"] > 0
+
+
+def test_segmented_damaged_input_is_exit_6_with_what_decoded(cli, tmp_path):
+    """A truncated file: the plan holds only the packets that are there; the container's frame
+    count says more were expected, so the run ends with exit 6 and OUT holds what decoded."""
+    full = tmp_path / "full.mkv"
+    write_video(full, 60, (64, 48), options=GOP10, audio=True)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    out = tmp_path / "out.mkv"
+    r = cli("run", cut, "-o", out, "-m", "identity", "--segment", "0.4")
+    assert r.exit_code == 6, r.output
+    assert "damaged input" in r.stderr and "lost" in r.stderr
+    n = len(read_video(out)["frames"])
+    assert 0 < n < 60
+    assert not (tmp_path / ".out.mkv.vdeblur-parts").exists()

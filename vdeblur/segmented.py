@@ -164,6 +164,8 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
         "rows": rows,
         "frames": len(rows),
         "lost": seg.frames - len(rows),
+        "decode_errors": reader.stats.decode_errors,
+        "demux_error": reader.stats.demux_error,
         "rotation": info.rotation,
         "seconds": time.perf_counter() - t0,
     }
@@ -248,9 +250,12 @@ class SegmentedJob:
     def finish(self, executor: Any, on_result: Callable[[FrameResult], None] | None = None) -> Summary:
         """Wait for the segments in order, report their frames, join the parts into OUT."""
         assert self.plan is not None
+        from vdeblur.io.reader import ReadStats
+
         acc = _Accumulator()
         lost = 0
         rotation = 0
+        stats = ReadStats()
         try:
             for seg in self.plan.segments:
                 h = self._handles.pop(seg.number, None)
@@ -260,6 +265,8 @@ class SegmentedJob:
                     with open(self.part(seg) + ".json") as fh:
                         res = json.load(fh)
                 lost += res["lost"]
+                stats.decode_errors += res.get("decode_errors", 0)
+                stats.demux_error = stats.demux_error or res.get("demux_error")
                 if seg.number == 0:
                     rotation = res["rotation"]
                 for row in res["rows"]:
@@ -267,7 +274,7 @@ class SegmentedJob:
                     acc.add(r)
                     if on_result is not None:
                         on_result(r)
-            self._join(rotation, self.plan.frames - lost)
+            info = self._join(rotation, self.plan.frames - lost)
         except BaseException:
             done = sum(self.done(s) for s in self.plan.segments)
             if done:
@@ -276,12 +283,18 @@ class SegmentedJob:
             raise
         shutil.rmtree(self.dir, ignore_errors=True)
         s = acc.summary(time.perf_counter() - self._t0)
-        if lost:
-            raise DamagedInputError(f"input is damaged: {lost} of {self.plan.frames} frames could not be "
-                                    f"decoded; {self.out} holds the {s.frames} decoded frames")
+        # as the one-pass path: frames the demuxer never gave (the plan lacks them) count too
+        stats.decoded = s.frames
+        if lost or stats.damaged(info):
+            lost = max(lost, stats.lost(info))
+            why = f" ({stats.demux_error})" if stats.demux_error else ""
+            exp = info.expected_frames
+            raise DamagedInputError(
+                f"input is damaged{why}: {s.frames} frames decoded" + (f" of {exp} expected" if exp else "")
+                + f", {lost} lost; {self.out} holds the {s.frames} decoded frames")
         return s
 
-    def _join(self, rotation: int, expected: int) -> None:
+    def _join(self, rotation: int, expected: int) -> Any:
         from vdeblur.io.reader import VideoReader
 
         with VideoReader(self.inp, copy_streams=False) as r:
@@ -289,6 +302,7 @@ class SegmentedJob:
         info.rotation = rotation
         parts = [self.part(s) for s in self.plan.segments]
         join_parts(parts, self.inp, self.out, info, expected=expected, format=self.opts.format)
+        return info
 
 
 class _Accumulator:
