@@ -111,3 +111,22 @@ def test_batch_report_directory(three, cli, tmp_path):
     r = cli("run", three, "-o", tmp_path / "out", "-m", "identity", "--report", rep)
     assert r.exit_code == 0, r.output
     assert sorted(os.listdir(rep)) == ["a.mp4.png", "c.mov.png", "sub_b.mkv.png"]
+
+
+def test_resume_of_a_batch_skips_finished_files(three, cli, tmp_path):
+    """A batch stopped part-way: --resume skips the outputs that are complete (no parts pending)
+    and does the rest; without --resume a finished output is an error (exit 4), as always."""
+    out = tmp_path / "out"
+    out.mkdir()
+    r = cli("run", three / "a.mp4", "-o", out / "a.mp4", "-m", "identity")
+    assert r.exit_code == 0, r.output
+    before = (out / "a.mp4").stat().st_mtime_ns
+    r = cli("run", three, "-o", out, "-m", "identity", "--json")
+    assert r.exit_code == 4
+    r = cli("run", three, "-o", out, "-m", "identity", "--resume", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {os.path.basename(x["input"]): x for x in map(json.loads, r.stdout.splitlines())}
+    assert rows["a.mp4"]["skipped"] and not rows["c.mov"]["skipped"] and rows["c.mov"]["frames"] == 4
+    assert (out / "a.mp4").stat().st_mtime_ns == before and (out / "sub" / "b.mkv").exists()
+    r = cli("run", three / "c.mov", "-o", out / "c.mov", "-m", "identity", "--resume", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"summary": None, "skipped": True}

@@ -32,11 +32,13 @@ class FileResult:
     summary: Summary | None = None
     segments: int = 1
     resumed: int = 0  # segments found done by --resume
+    skipped: bool = False  # --resume found OUT complete already
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"input": self.input, "output": self.output, "ok": self.ok,
                              "exit_code": self.exit_code, "error": self.error,
-                             "segments": self.segments, "resumed_segments": self.resumed}
+                             "segments": self.segments, "resumed_segments": self.resumed,
+                             "skipped": self.skipped}
         d.update((self.summary or Summary()).as_dict())
         return d
 
@@ -111,6 +113,14 @@ class BatchOptions:
     hooks: dict[str, Any] = field(default_factory=dict)
 
 
+def _finished(out: str, b: BatchOptions, force: bool) -> bool:
+    """--resume (without --force): an OUT that exists with no segments pending was finished by
+    the run being resumed (OUT appears only when complete)."""
+    from vdeblur.segmented import parts_dir
+
+    return b.resume and not force and out != "-" and os.path.isfile(out) and not os.path.isdir(parts_dir(out))
+
+
 def _wants_segments(inp: str, opts: RunOptions, b: BatchOptions) -> bool:
     if opts.io != "pyav" or inp == "-":
         if b.cluster or b.resume:
@@ -150,6 +160,8 @@ def run_inputs(
         early: dict[int, BaseException] = {}
         if b.cluster:
             for i, (inp, out) in enumerate(pairs):
+                if _finished(out, b, opts.force):
+                    continue
                 try:
                     job = SegmentedJob(inp, out, opts, seconds=b.segment or 1e18, resume=b.resume,
                                        reference=b.reference, warn=warn)
@@ -161,9 +173,16 @@ def run_inputs(
                     if not b.keep_going:
                         break
         for i, (inp, out) in enumerate(pairs):
+            res = FileResult(inp, out, ok=False)
+            if _finished(out, b, opts.force):
+                res.ok = res.skipped = True
+                warn(f"{out} is complete already: skipped (--resume)")
+                results.append(res)
+                if on_file is not None:
+                    on_file(res)
+                continue
             if b.cluster and i not in jobs and i not in early:
                 break  # an earlier file failed without --keep-going
-            res = FileResult(inp, out, ok=False)
             try:
                 if i in early:
                     raise early[i]

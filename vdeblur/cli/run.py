@@ -111,6 +111,10 @@ def run(
     failed = [r for r in results if not r.ok]
     if not batch_mode:
         summary = results[0].summary
+        if summary is None:  # --resume found OUT complete: said on stderr
+            if json:
+                json_line({"summary": None, "skipped": True})
+            return
         if json:
             json_line({"summary": summary.as_dict()})
         else:
@@ -119,7 +123,7 @@ def run(
         return
     if not json:
         cols = ["input", "status", "frames", "restored", "fps", "psnr", "segments"]
-        rows = [[r.input, "ok" if r.ok else f"failed ({r.exit_code})",
+        rows = [[r.input, "skipped" if r.skipped else "ok" if r.ok else f"failed ({r.exit_code})",
                  *[getattr(r.summary, k) if r.summary else None for k in ("frames", "restored", "fps", "psnr")],
                  r.segments] for r in results]
         print_table(f"vdeblur run --method {method}: {len(results) - len(failed)} of {len(results)} files restored",
