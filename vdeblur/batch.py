@@ -39,7 +39,8 @@ class FileResult:
                              "exit_code": self.exit_code, "error": self.error,
                              "segments": self.segments, "resumed_segments": self.resumed,
                              "skipped": self.skipped}
-        d.update((self.summary or Summary()).as_dict())
+        summary = (self.summary or Summary()).as_dict()
+        d.update(summary if self.summary is not None else dict.fromkeys(summary))  # null: not run
         return d
 
 
