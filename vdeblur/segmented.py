@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from vdeblur.engine.pipeline import FrameResult, Summary
-from vdeblur.errors import DamagedInputError, InternalError, OutputError, UsageError
+from vdeblur.errors import DamagedInputError, InputError, InternalError, OutputError, UsageError
 from vdeblur.io.segments import Plan, Segment, join_parts, plan_segments
 from vdeblur.restore import RunOptions, check_output_format, output_pix_fmt, prepare
 
@@ -152,9 +152,10 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
             if writer.frames_written > seg.frames:
                 raise InternalError(f"segment {seg.number} wrote {writer.frames_written} frames, "
                                     f"its plan holds {seg.frames}")
-            if writer.frames_written == 0:
-                raise DamagedInputError(f"no frame of segment {seg.number} of {inp} could be decoded")
-            writer.commit()
+            if writer.frames_written:
+                writer.commit()
+            else:  # nothing of it decoded (a damaged stretch): no part; the join counts it lost
+                writer.abort()
     finally:
         reader.close()
         if ref_reader is not None:
@@ -225,8 +226,8 @@ class SegmentedJob:
         return self.plan
 
     def done(self, seg: Segment) -> bool:
-        p = self.part(seg)
-        return os.path.exists(p) and os.path.exists(p + ".json")
+        """Its results are written (after its part, which a segment that decoded nothing lacks)."""
+        return os.path.exists(self.part(seg) + ".json")
 
     def submit(self, executor: Any) -> None:
         """Start the segments that are not done (the executor may run them now or when asked)."""
@@ -300,7 +301,9 @@ class SegmentedJob:
         with VideoReader(self.inp, copy_streams=False) as r:
             info = r.info
         info.rotation = rotation
-        parts = [self.part(s) for s in self.plan.segments]
+        parts = [p for p in (self.part(s) for s in self.plan.segments) if os.path.exists(p)]
+        if not parts:
+            raise InputError(f"no frame of {self.inp} could be decoded")
         join_parts(parts, self.inp, self.out, info, expected=expected, format=self.opts.format)
         return info
 
