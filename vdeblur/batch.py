@@ -9,7 +9,7 @@ segment length, or any video sent to a cluster, is restored in keyframe segments
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from vdeblur.engine.pipeline import FrameResult, Summary
@@ -111,7 +111,6 @@ class BatchOptions:
     task_gpus: float | None = None
     keep_going: bool = False
     reference: str | None = None
-    hooks: dict[str, Any] = field(default_factory=dict)
 
 
 def _finished(out: str, b: BatchOptions, force: bool) -> bool:
@@ -154,6 +153,12 @@ def run_inputs(
     from vdeblur.segmented import SegmentedJob
 
     results: list[FileResult] = []
+
+    def report(res: FileResult) -> None:
+        results.append(res)
+        if on_file is not None:
+            on_file(res)
+
     executor = make_executor(b.cluster, task_cpus=b.task_cpus, task_gpus=b.task_gpus)
     try:
         # with a cluster every file's segments are sent at once, so the cluster is kept busy
@@ -178,12 +183,15 @@ def run_inputs(
             if _finished(out, b, opts.force):
                 res.ok = res.skipped = True
                 warn(f"{out} is complete already: skipped (--resume)")
-                results.append(res)
-                if on_file is not None:
-                    on_file(res)
+                report(res)
                 continue
             if b.cluster and i not in jobs and i not in early:
                 break  # an earlier file failed without --keep-going
+
+            def cb(r: FrameResult, _inp: str = inp) -> None:
+                if on_result is not None:
+                    on_result(_inp, r)
+
             try:
                 if i in early:
                     raise early[i]
@@ -191,14 +199,10 @@ def run_inputs(
                 if job is None and _wants_segments(inp, opts, b):
                     job = SegmentedJob(inp, out, opts, seconds=b.segment, resume=b.resume,
                                        reference=b.reference, warn=warn)
-                    plan = job.prepare()
-                    if len(plan.segments) == 1:
+                    if len(job.prepare().segments) == 1:
                         job = None  # one keyframe run: nothing to cut, the one-pass path does it
                     else:
                         job.submit(executor)
-                def cb(r: FrameResult, _inp: str = inp) -> None:
-                    if on_result is not None:
-                        on_result(_inp, r)
                 if job is not None:
                     if on_start is not None:
                         on_start(inp, job.plan.frames)
@@ -210,21 +214,15 @@ def run_inputs(
                         on_start=(lambda info, _i=inp: on_start(_i, info.expected_frames)) if on_start else None)
                 res.ok = True
             except Exception as e:  # noqa: BLE001 - one file's failure is reported, the rest go on
-                if not isinstance(e, VdeblurError):
-                    if not b.keep_going:
-                        raise
-                    res.exit_code, res.error = 1, f"internal error: {type(e).__name__}: {e}"
-                else:
-                    res.exit_code, res.error = e.exit_code, f"{e.label}: {e}"
-                results.append(res)
-                if on_file is not None:
-                    on_file(res)
+                if not isinstance(e, VdeblurError) and not b.keep_going:
+                    raise
+                res.exit_code = e.exit_code if isinstance(e, VdeblurError) else 1
+                res.error = f"{e.label}: {e}" if isinstance(e, VdeblurError) else f"internal error: {type(e).__name__}: {e}"
+                report(res)
                 if not b.keep_going:
                     raise
                 continue
-            results.append(res)
-            if on_file is not None:
-                on_file(res)
+            report(res)
     finally:
         executor.close()
     return results

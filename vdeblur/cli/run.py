@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import os
+import time
+from typing import Any, Optional
 
 import typer
 
 from vdeblur.cli import common
-import os
-import time
-from typing import Any
-
 from vdeblur.cli.output import Progress, json_line, log, print_table
 from vdeblur.errors import EXIT_SOME_FAILED, UsageError
 
@@ -107,7 +105,10 @@ def run(
         if batch_mode and json:
             json_line(res.as_dict())
 
-    results = run_inputs(pairs, opts, b, on_start=on_start, on_result=on_result, on_file=on_file, warn=log)
+    try:
+        results = run_inputs(pairs, opts, b, on_start=on_start, on_result=on_result, on_file=on_file, warn=log)
+    finally:
+        progress.stop()
     failed = [r for r in results if not r.ok]
     if not batch_mode:
         summary = results[0].summary
