@@ -18,6 +18,7 @@ same command with ``--resume`` continues from the last finished segment.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -110,8 +111,6 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
         reader.high_depth = is_high_depth(pix_fmt)
         ref_iter = metrics = None
         if reference is not None:
-            import itertools
-
             ref_reader = open_reference(reference, info, reader.high_depth)
             ref_iter = itertools.islice(_reference_frames(ref_reader), seg.first - seg.warm, None)
             metrics = _metrics(setup.device)
