@@ -14,7 +14,7 @@ from vdeblur.errors import EXIT_SOME_FAILED, UsageError
 
 
 def run(
-    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Input videos or directories (any FFmpeg-readable file; '-' for stdin with --io ffmpeg). Directories are searched recursively."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Input videos or directories (any FFmpeg-readable file; '-' for stdin with --io ffmpeg). Directories are searched recursively."),
     output: str = typer.Option(..., "-o", "--output", help="Output video ('-' for stdout with --io ffmpeg); with several inputs or a directory, the output directory (names kept)."),
     method: str = typer.Option("richardson-lucy", "--method", "-m", help="Restoration method (see `vdeblur methods`)."),
     psf: Optional[str] = typer.Option(None, "--psf", help="PSF for wiener / richardson-lucy: motion:LENGTH:ANGLE or gaussian:SIGMA (default: estimated per frame)."),
@@ -42,7 +42,7 @@ def run(
     keep_going: bool = typer.Option(False, "--keep-going", "-k", help="With several inputs, go on past a file that fails (exit 7 at the end if any failed)."),
     segment: float = typer.Option(60.0, "--segment", min=0.0, help="Cut videos longer than this many seconds at keyframes and restore the segments one by one (resumable; 0: never cut)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last finished segment (same input and settings)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help="Send files and segments as tasks to the Ray cluster at ADDRESS (host:port, or auto); needs vdeblur[ray] and a filesystem the workers share."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Send files and segments as tasks to the Ray cluster at ADDRESS (host:port, or auto); needs the ray extra of vdeblur and a filesystem the workers share."),
     task_cpus: float = typer.Option(1.0, "--task-cpus", min=0.01, help="CPU cores each cluster task reserves."),
     task_gpus: Optional[float] = typer.Option(None, "--task-gpus", min=0.0, help="GPUs each cluster task reserves (default: 1 when the cluster has GPUs, else 0)."),
     report: Optional[str] = typer.Option(None, "--report", help="Plot blur score, restored/skipped frames, ms per frame and PSNR over time into this PNG (a directory with several inputs)."),
