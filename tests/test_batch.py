@@ -130,3 +130,15 @@ def test_resume_of_a_batch_skips_finished_files(three, cli, tmp_path):
     assert (out / "a.mp4").stat().st_mtime_ns == before and (out / "sub" / "b.mkv").exists()
     r = cli("run", three / "c.mov", "-o", out / "c.mov", "-m", "identity", "--resume", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout) == {"summary": None, "skipped": True}
+
+
+def test_damaged_file_in_a_batch_reports_what_it_wrote(three, cli, tmp_path):
+    full = tmp_path / "full.mkv"
+    write_video(full, 40, (64, 48))
+    data = full.read_bytes()
+    (three / "cut.mkv").write_bytes(data[: int(len(data) * 0.6)])
+    r = cli("run", three, "-o", tmp_path / "out", "-m", "identity", "--keep-going", "--json")
+    assert r.exit_code == 7, r.output
+    row = next(x for x in map(json.loads, r.stdout.splitlines()) if x["input"].endswith("cut.mkv"))
+    assert row["ok"] is False and row["exit_code"] == 6 and "lost" in row["error"]
+    assert 0 < row["frames"] < 40 and (tmp_path / "out" / "cut.mkv").exists()

@@ -216,6 +216,7 @@ def run_inputs(
             except Exception as e:  # noqa: BLE001 - one file's failure is reported, the rest go on
                 if not isinstance(e, VdeblurError) and not b.keep_going:
                     raise
+                res.summary = getattr(e, "summary", None)  # a damaged input: OUT holds what decoded
                 res.exit_code = e.exit_code if isinstance(e, VdeblurError) else 1
                 res.error = f"{e.label}: {e}" if isinstance(e, VdeblurError) else f"internal error: {type(e).__name__}: {e}"
                 report(res)

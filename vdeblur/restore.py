@@ -231,17 +231,25 @@ def restore_video(
         reader.close()
         if ref_reader is not None:
             ref_reader.close()
-    stats = reader.stats
-    if stats.damaged(info):
-        lost = stats.lost(info)
-        why = f" ({stats.demux_error})" if stats.demux_error else ""
-        exp = info.expected_frames
-        raise DamagedInputError(
-            f"input is damaged{why}: {stats.decoded} frames decoded"
-            + (f" of {exp} expected" if exp else "")
-            + f", {lost} lost; {out} holds the {summary.frames} decoded frames"
-        )
+    check_damage(out, reader.stats, info, summary)
     return summary
+
+
+def check_damage(out: str, stats: Any, info: Any, summary: Summary, lost: int = 0) -> None:
+    """Raise DamagedInputError (OUT is written) when frames were lost: ``lost`` known, or what
+    ``stats`` says against the container's frame count. The error carries the run's summary."""
+    if not (lost or stats.damaged(info)):
+        return
+    lost = max(lost, stats.lost(info))
+    why = f" ({stats.demux_error})" if stats.demux_error else ""
+    exp = info.expected_frames
+    err = DamagedInputError(
+        f"input is damaged{why}: {stats.decoded} frames decoded"
+        + (f" of {exp} expected" if exp else "")
+        + f", {lost} lost; {out} holds the {summary.frames} decoded frames"
+    )
+    err.summary = summary
+    raise err
 
 
 def _metrics(device: Any) -> Callable[[np.ndarray, np.ndarray], tuple[float, float]]:

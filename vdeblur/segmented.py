@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from vdeblur.engine.pipeline import FrameResult, Summary
-from vdeblur.errors import DamagedInputError, InputError, InternalError, OutputError, UsageError
+from vdeblur.errors import InputError, InternalError, OutputError, UsageError
 from vdeblur.io.segments import Plan, Segment, join_parts, plan_segments
-from vdeblur.restore import RunOptions, check_output_format, output_pix_fmt, prepare
+from vdeblur.restore import RunOptions, check_damage, check_output_format, output_pix_fmt, prepare
 
 #: frames restored before a segment's first one to warm a recurrent method's state
 RECURRENT_WARMUP = 5
@@ -285,13 +285,7 @@ class SegmentedJob:
         s = acc.summary(time.perf_counter() - self._t0)
         # as the one-pass path: frames the demuxer never gave (the plan lacks them) count too
         stats.decoded = s.frames
-        if lost or stats.damaged(info):
-            lost = max(lost, stats.lost(info))
-            why = f" ({stats.demux_error})" if stats.demux_error else ""
-            exp = info.expected_frames
-            raise DamagedInputError(
-                f"input is damaged{why}: {s.frames} frames decoded" + (f" of {exp} expected" if exp else "")
-                + f", {lost} lost; {self.out} holds the {s.frames} decoded frames")
+        check_damage(self.out, stats, info, s, lost)
         return s
 
     def _join(self, rotation: int, expected: int) -> Any:
