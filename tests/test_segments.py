@@ -229,3 +229,26 @@ def test_segmented_damaged_input_is_exit_6_with_what_decoded(cli, tmp_path):
     n = len(read_video(out)["frames"])
     assert 0 < n < 60
     assert not (tmp_path / ".out.mkv.vdeblur-parts").exists()
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_segments_label_and_restore_as_one_pass(cli, tmp_path, every):
+    """The selector sees its whole window across a border (context frames, scored not restored),
+    so a segmented run labels, restores and scores every frame as the one-pass run does."""
+    from vdeblur.data.synth import synth_clip
+    from vdeblur.io.writer import write_rgb_video
+
+    c = synth_clip(n_frames=80, height=64, width=96, seed=5)
+    blur, sharp = tmp_path / "blur.mkv", tmp_path / "sharp.mkv"
+    write_rgb_video(str(blur), c.blurred)  # FFV1: every frame a keyframe
+    write_rgb_video(str(sharp), c.sharp)
+    rows = {}
+    for seg in ("0", "0.4"):
+        r = cli("run", blur, "-o", tmp_path / f"o{seg}.mkv", "-m", "unsharp", "--reference", sharp,
+                "--select-every", every, "--segment", seg, "--json")
+        assert r.exit_code == 0, r.output
+        rows[seg] = [json.loads(x) for x in r.stdout.splitlines()][:-1]
+    keys = ("frame", "blur_score", "blurred", "restored", "psnr", "psnr_input")
+    one, cut = ([{k: x[k] for k in keys} for x in rows[s]] for s in ("0", "0.4"))
+    assert 0 < sum(x["restored"] for x in one) < 80
+    assert cut == one

@@ -7,7 +7,10 @@ Each segment is restored on its own, so the same settings give the same frames w
 segments ran in one process, after an interruption (``--resume``) or on a cluster. A recurrent
 or windowed method restarts at a segment border: a few frames before it (``warmup``) are
 decoded and restored to warm its state, and the frames after it that its window reads are
-decoded; neither is written, so no frame is written twice.
+decoded; neither is written, so no frame is written twice. The selector also sees the frames
+its window reaches (30 back and 15 ahead for the adaptive Laplacian rule, aligned to its
+groups of K), so it labels a segment's frames as it would in one pass; those context frames
+are scored, not restored.
 
 The parts, the plan and the per-frame results live in a hidden folder beside the output
 (``.NAME.vdeblur-parts``), written atomically one segment at a time; it is removed once OUT
@@ -36,7 +39,7 @@ from vdeblur.restore import RunOptions, check_damage, check_output_format, outpu
 RECURRENT_WARMUP = 5
 #: default segment length, seconds of video (a segment ends at the first keyframe after it)
 SEGMENT_SECONDS = 60.0
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 PART_FORMATS = ("mp4", "mov", "nut")  # the first that holds the codec; all keep the time base
 
 
@@ -46,7 +49,17 @@ def parts_dir(out: str) -> str:
 
 
 def warmup_frames(method: Any) -> int:
+    """Frames before a segment the method restores (not written): its past window, or a
+    recurrent method's warm-up."""
     return max(int(method.past), RECURRENT_WARMUP if method.recurrent else 0)
+
+
+def context_frames(method: Any, selector: Any) -> tuple[int, int]:
+    """(before, after) a segment: frames decoded so that the method's window and the selector's
+    window see what they would see in one pass. Only the method's warm-up is restored."""
+    before = max(warmup_frames(method), int(getattr(selector, "history", 0)))
+    after = max(int(method.future), int(getattr(selector, "lookahead", 0)))
+    return before, after
 
 
 def fingerprint(inp: str, opts: RunOptions, seconds: float, reference: str | None) -> dict[str, Any]:
@@ -115,9 +128,13 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
             ref_iter = itertools.islice(_reference_frames(ref_reader), seg.first - seg.warm, None)
             metrics = _metrics(setup.device)
 
+        _, after = context_frames(m, setup.selector)
+        # restored: the method's own warm-up and the segment; the rest of the context is only seen
+        first_restored, end_restored = max(0, seg.warm - warmup_frames(m)), seg.warm + seg.frames
+
         def items() -> Iterator[Any]:
             n = 0
-            for f, keep in segment_frames(reader, seg, after=int(m.future)):
+            for f, keep in segment_frames(reader, seg, after=after):
                 if keep:
                     written[f.index] = seg.first + n
                     n += 1
@@ -134,7 +151,8 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
                 writer.write_frame(frame, out)
 
         engine = Engine(setup.restorer, setup.selector, batch_size=setup.batch, reference=ref_iter,
-                        metrics=metrics, on_result=on_result)
+                        metrics=metrics, on_result=on_result,
+                        restorable=lambda i: first_restored <= i < end_restored)
         writer = None
         for k, fmt in enumerate(PART_FORMATS):
             try:
@@ -221,7 +239,8 @@ class SegmentedJob:
             self.warn(f"nothing to resume for {self.out}"
                       + (" (the interrupted run had other settings or another input); starting over" if old else ""))
         self._fingerprint = fp
-        self.plan = plan_segments(self.inp, self.seconds, warmup_frames(setup.method))
+        before, _ = context_frames(setup.method, setup.selector)
+        self.plan = plan_segments(self.inp, self.seconds, before, align=int(getattr(setup.selector, "every", 1)))
         return self.plan
 
     def done(self, seg: Segment) -> bool:

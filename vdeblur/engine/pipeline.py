@@ -120,6 +120,7 @@ class Engine:
         metrics: Callable[[np.ndarray, np.ndarray], tuple[float, float]] | None = None,
         on_result: Callable[[FrameResult], None] | None = None,
         queue_size: int = 8,
+        restorable: Callable[[int], bool] | None = None,
     ):
         m = restorer.method
         self.restorer = restorer
@@ -131,6 +132,9 @@ class Engine:
         self.metrics = metrics
         self.on_result = on_result
         self.queue_size = queue_size
+        #: frames (by index) that may be restored; others pass through even if blurred (context
+        #: frames of a segment, decoded for the selector's window only)
+        self.restorable = restorable or (lambda i: True)
         # most frames held between decision and emission before a partial batch is forced
         self.hold_limit = self.batch_size + self.future + 2
 
@@ -256,7 +260,7 @@ class Engine:
                 if not end and (not history or history[-1].frame.index < need):
                     break
                 decided.popleft()
-                if not st.blurred or self.identity:
+                if not st.blurred or self.identity or not self.restorable(t):
                     st.done = True  # passed through (a recurrent method restarts after it: _run_batch)
                 else:
                     lim = last if last is not None else need

@@ -57,11 +57,13 @@ class Plan:
         return cls(d["frames"], Fraction(d["time_base"]), [Segment(**s) for s in d["segments"]])
 
 
-def plan_segments(path: str, seconds: float, warmup: int = 0) -> Plan:
+def plan_segments(path: str, seconds: float, warmup: int = 0, align: int = 1) -> Plan:
     """Cut ``path`` at its first keyframe after every ``seconds`` of video.
 
-    ``warmup`` frames before each segment (after the first) are decoded and fed to the method
-    but not written: recurrent methods restart at a border with their state warmed up.
+    ``warmup`` frames before each segment (after the first) are decoded and fed to the selector
+    and the method but not written: the selector sees the frames its window reaches back to, and
+    recurrent methods restart at a border with their state warmed up. The warm-up is lengthened
+    so that it starts at a multiple of ``align`` frames (the selector's groups of K).
     A video whose packets carry no timestamps, or that has one keyframe, is one segment.
     """
     check_input_path(path)
@@ -108,6 +110,7 @@ def plan_segments(path: str, seconds: float, warmup: int = 0) -> Plan:
         first = bisect_left(order, start)
         last = bisect_left(order, end) if end is not None else n
         nwarm = min(first, warmup) if i > 0 else 0
+        nwarm += (first - nwarm) % max(1, align)
         warm = order[first - nwarm] if nwarm else None
         want = warm if warm is not None else start
         # the latest keyframe at or before the first frame wanted: decoding starts there
