@@ -9,6 +9,7 @@ segment length, or any video sent to a cluster, is restored in keyframe segments
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -200,7 +201,10 @@ def run_inputs(
                     job = SegmentedJob(inp, out, opts, seconds=b.segment, resume=b.resume,
                                        reference=b.reference, warn=warn)
                     if len(job.prepare().segments) == 1:
-                        job = None  # one keyframe run: nothing to cut, the one-pass path does it
+                        # one keyframe run: nothing to cut, the one-pass path does it (and the
+                        # parts of an older run with other settings are of no use)
+                        shutil.rmtree(job.dir, ignore_errors=True)
+                        job = None
                     else:
                         job.submit(executor)
                 if job is not None:
