@@ -131,10 +131,13 @@ class VideoWriter:
             self.abort()
 
     def open(self) -> None:
-        """Open the container now (it is otherwise opened by the first frame, once the
-        input's rotation is known)."""
+        """Open the container (the first frame does, once the input's rotation is known) and
+        write the packets that came before it."""
         if self.container is None:
             self._open()
+            for item in self._pending:
+                self.write_packet(item)
+            self._pending.clear()
 
     def _open(self) -> None:
         info = self.info
@@ -223,11 +226,7 @@ class VideoWriter:
     # -- writing -------------------------------------------------------------------------------
     def write_frame(self, frame: Frame, restored: np.ndarray | None = None) -> None:
         """Encode ``frame``: its restored pixels when given, else the decoded frame itself."""
-        if self.container is None:
-            self._open()
-            for pkt in self._pending:
-                self.write_packet(pkt)
-            self._pending.clear()
+        self.open()
         if restored is not None:
             fmt = "rgb48le" if restored.dtype == np.uint16 else "rgb24"
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(restored), format=fmt)
@@ -255,11 +254,7 @@ class VideoWriter:
 
     def write_video_packet(self, pkt: Any) -> None:
         """Copy one encoded packet of ``video_template``'s kind (remux mode: no encoder)."""
-        if self.container is None:
-            self._open()
-            for item in self._pending:
-                self.write_packet(item)
-            self._pending.clear()
+        self.open()
         pkt.stream = self.stream
         try:
             self.container.mux(pkt)
