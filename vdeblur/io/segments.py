@@ -99,11 +99,11 @@ def plan_segments(path: str, seconds: float, warmup: int = 0, align: int = 1) ->
     if not timed or len(set(order)) != n:
         return Plan(n, tb, [Segment(0, order[0], None, 0, n, None, 0, order[0])])
     step = max(1, round(seconds / tb)) if seconds > 0 else None
+    keys_sorted = sorted(set(keys))
     cuts = [order[0]]
-    for k in sorted(set(keys)):
+    for k in keys_sorted:
         if step is not None and k >= cuts[-1] + step and k > order[0]:
             cuts.append(k)
-    keys_sorted = sorted(set(keys))
     segs: list[Segment] = []
     for i, start in enumerate(cuts):
         end = cuts[i + 1] if i + 1 < len(cuts) else None
