@@ -308,16 +308,11 @@ class SegmentedJob:
         return s
 
     def _join(self, rotation: int, expected: int) -> Any:
-        from vdeblur.io.reader import VideoReader
-
-        with VideoReader(self.inp, copy_streams=False) as r:
-            info = r.info
-        info.rotation = rotation
         parts = [p for p in (self.part(s) for s in self.plan.segments) if os.path.exists(p)]
         if not parts:
             raise InputError(f"no frame of {self.inp} could be decoded")
-        join_parts(parts, self.inp, self.out, info, expected=expected, format=self.opts.format)
-        return info
+        return join_parts(parts, self.inp, self.out, rotation=rotation, expected=expected,
+                          format=self.opts.format)
 
 
 class _Accumulator:

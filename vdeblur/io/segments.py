@@ -171,37 +171,36 @@ def _decoded(reader: VideoReader) -> Iterator[Frame]:
             yield item
 
 
-def join_parts(parts: list[str], inp: str, out: str, info: Any, *, expected: int, format: str | None = None,
-               force_copy_streams: bool = True) -> int:
-    """Copy the video packets of ``parts`` (in order) and the input's other streams into ``out``.
+def join_parts(parts: list[str], inp: str, out: str, *, rotation: int, expected: int,
+               format: str | None = None) -> Any:
+    """Copy the video packets of ``parts`` (in order) and the input's other streams into ``out``,
+    with the input's metadata, chapters and the display ``rotation`` (known once a frame decoded).
 
     Packets are merged by time, so memory does not grow with length; ``out`` appears only when
-    complete (a temporary file renamed). Returns the number of video packets written, which must
-    be ``expected``.
+    complete (a temporary file renamed) and holds ``expected`` video packets (checked). Returns
+    the input's VideoInfo.
     """
     from vdeblur.io.writer import VideoWriter
 
     if not parts:
         raise InternalError("no parts to join")
-    with av.open(parts[0]) as first:
-        template_container = first  # the template stream must stay open until the writer opens
-        reader = VideoReader(inp, copy_streams=force_copy_streams)
-        try:
-            writer = VideoWriter(out, info, copy_streams=reader.copy, format=format,
-                                 video_template=template_container.streams.video[0])
-            with writer:
-                for item in _merged(parts, reader):
-                    if isinstance(item, tuple):
-                        writer.write_video_packet(item[1])
-                    else:
-                        writer.write_packet(item)
-                if writer.frames_written != expected:
-                    raise InternalError(f"joining the segments gave {writer.frames_written} frames, "
-                                        f"expected {expected}")
-                writer.commit()
-        finally:
-            reader.close()
-    return expected
+    # the template stream's container stays open until the writer has opened
+    with av.open(parts[0]) as first, VideoReader(inp) as reader:
+        info = reader.info
+        info.rotation = rotation
+        writer = VideoWriter(out, info, copy_streams=reader.copy, format=format,
+                             video_template=first.streams.video[0])
+        with writer:
+            for item in _merged(parts, reader):
+                if isinstance(item, tuple):
+                    writer.write_video_packet(item[1])
+                else:
+                    writer.write_packet(item)
+            if writer.frames_written != expected:
+                raise InternalError(f"joining the segments gave {writer.frames_written} frames, "
+                                    f"expected {expected}")
+            writer.commit()
+    return info
 
 
 def _video_packets(parts: list[str]) -> Iterator[tuple[float, Any]]:
