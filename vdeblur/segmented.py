@@ -23,14 +23,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
-from vdeblur.engine.pipeline import FrameResult, Summary
+from vdeblur.engine.pipeline import FrameResult, Summary, SummaryAccumulator
 from vdeblur.errors import InputError, InternalError, OutputError, UsageError
 from vdeblur.io.segments import Plan, Segment, join_parts, plan_segments
 from vdeblur.restore import RunOptions, check_damage, check_output_format, output_pix_fmt, prepare
@@ -271,7 +270,7 @@ class SegmentedJob:
         assert self.plan is not None
         from vdeblur.io.reader import ReadStats
 
-        acc = _Accumulator()
+        acc = SummaryAccumulator()
         lost = 0
         rotation = 0
         stats = ReadStats()
@@ -313,31 +312,3 @@ class SegmentedJob:
             raise InputError(f"no frame of {self.inp} could be decoded")
         return join_parts(parts, self.inp, self.out, rotation=rotation, expected=expected,
                           format=self.opts.format)
-
-
-class _Accumulator:
-    """The run's summary from per-frame rows, in constant memory."""
-
-    KEYS = ("psnr", "ssim", "psnr_input", "ssim_input")
-
-    def __init__(self) -> None:
-        self.frames = self.restored = 0
-        self.sums = {k: [0.0, 0, 0] for k in self.KEYS}  # sum and count of finite values, count of all
-
-    def add(self, r: FrameResult) -> None:
-        self.frames += 1
-        self.restored += bool(r.restored)
-        for k, acc in self.sums.items():
-            v = getattr(r, k)
-            if v is not None:
-                acc[2] += 1
-                if math.isfinite(v):
-                    acc[0] += v
-                    acc[1] += 1
-
-    def summary(self, wall: float) -> Summary:
-        s = Summary(frames=self.frames, restored=self.restored, seconds=wall)
-        s.fps = s.frames / wall if wall > 0 else 0.0
-        for k, (total, n, n_all) in self.sums.items():  # as mean_finite: finite mean, else inf, else None
-            setattr(s, k, total / n if n else (math.inf if n_all else None))
-        return s

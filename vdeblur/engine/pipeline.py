@@ -57,6 +57,34 @@ class Summary:
         return {k: getattr(self, k) for k in keys}
 
 
+class SummaryAccumulator:
+    """The run's summary from per-frame results, in constant memory (no list per frame)."""
+
+    KEYS = ("psnr", "ssim", "psnr_input", "ssim_input")
+
+    def __init__(self) -> None:
+        self.frames = self.restored = 0
+        self.sums = {k: [0.0, 0, 0] for k in self.KEYS}  # sum and count of finite values, count of all
+
+    def add(self, r: FrameResult) -> None:
+        self.frames += 1
+        self.restored += bool(r.restored)
+        for k, acc in self.sums.items():
+            v = getattr(r, k)
+            if v is not None:
+                acc[2] += 1
+                if math.isfinite(v):
+                    acc[0] += v
+                    acc[1] += 1
+
+    def summary(self, wall: float) -> Summary:
+        s = Summary(frames=self.frames, restored=self.restored, seconds=wall)
+        s.fps = s.frames / wall if wall > 0 else 0.0
+        for k, (total, n, n_all) in self.sums.items():  # as mean_finite: finite mean, else inf, else None
+            setattr(s, k, total / n if n else (math.inf if n_all else None))
+        return s
+
+
 class _Stage:
     """A frame on its way: decided, then possibly restored, then emitted."""
 
@@ -149,11 +177,7 @@ class Engine:
         writer = threading.Thread(
             target=self._write_loop, args=(q_out, write_frame, write_packet, stop, writer_errors), daemon=True
         )
-        self.summary = Summary()
-        self._psnr: list[float] = []
-        self._ssim: list[float] = []
-        self._psnr_in: list[float] = []
-        self._ssim_in: list[float] = []
+        self._acc = SummaryAccumulator()
         self._frames_in = 0
         self._frames_written = [0]
         t0 = time.perf_counter()
@@ -173,11 +197,7 @@ class Engine:
         for errs in (writer_errors, reader_errors):
             if errs:
                 raise errs[0]
-        s = self.summary
-        s.seconds = time.perf_counter() - t0
-        s.fps = s.frames / s.seconds if s.seconds > 0 else 0.0
-        s.psnr, s.ssim = mean_finite(self._psnr), mean_finite(self._ssim)
-        s.psnr_input, s.ssim_input = mean_finite(self._psnr_in), mean_finite(self._ssim_in)
+        s = self.summary = self._acc.summary(time.perf_counter() - t0)
         if self._frames_written[0] != self._frames_in or s.frames != self._frames_in:
             raise InternalError(
                 f"frame accounting failed: {self._frames_in} in, {s.frames} emitted, "
@@ -320,10 +340,7 @@ class Engine:
 
     def _finish(self, st: _Stage) -> None:
         """Account for an emitted frame: metrics against the reference, the result callback."""
-        s = self.summary
-        s.frames += 1
         restored = st.out is not None
-        s.restored += restored
         r = FrameResult(st.frame.index, st.frame.time, st.score, st.blurred, restored, round(st.ms, 3))
         if self.reference is not None and self.metrics is not None:
             ref = next(self.reference, None)
@@ -332,10 +349,7 @@ class Engine:
             inp = st.frame.rgb()
             r.psnr_input, r.ssim_input = self.metrics(inp, ref)
             r.psnr, r.ssim = self.metrics(st.out, ref) if restored else (r.psnr_input, r.ssim_input)
-            self._psnr.append(r.psnr)
-            self._ssim.append(r.ssim)
-            self._psnr_in.append(r.psnr_input)
-            self._ssim_in.append(r.ssim_input)
+        self._acc.add(r)
         if self.on_result is not None:
             self.on_result(r)
 
