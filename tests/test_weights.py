@@ -136,3 +136,54 @@ def test_shipped_weights_verify_and_run():
         x = torch.rand(1, m.past + m.future + 1, 3, 32, 32)
         out, _ = m(x)
         assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+
+
+GOOD = dict(name='"w"', method='"toy"', variant='"small"', file='"files/w.safetensors"', sha256='"' + "a" * 64 + '"',
+            size="10", license='"MIT"', data='"d"', recipe='"r"', good_for='"g"')
+
+
+def _entry(**change):
+    fields = {**GOOD, **change}
+    return "[[weights]]\n" + "".join(f"{k} = {v}\n" for k, v in fields.items() if v is not None)
+
+
+@pytest.mark.parametrize("text, msg", [
+    (_entry(size='"big"'), r"entry 'w': size = 'big' is a string, expected a whole number"),
+    (_entry(method="3"), r"entry 'w': method = 3 is a number, expected a non-empty string"),
+    (_entry(variant="1.5"), r"entry 'w': variant = 1.5 is a number"),
+    (_entry(sha256='"xyz"'), r"entry 'w': sha256 = 'xyz' .*64 hexadecimal"),
+    (_entry(size="-1"), r"entry 'w': size = -1 "),
+    (_entry(size="true"), r"entry 'w': size = True is a boolean"),
+    (_entry(license=None), r"entry 'w' lacks license"),
+    (_entry(name="7"), r"entry #1: name = 7 is a number"),
+    (_entry(file=None, hub='"x"'), r"entry 'w': hub needs repo, filename and revision"),
+    (_entry(file="[1]"), r"entry 'w': file = \[1\] is a list"),
+    ("weights = 3\n", r"weights is a number"),
+    ("weights = [1]\n", r"weights entry #1 is a number, not a table"),
+])
+def test_wrong_types_are_weights_errors(cli, monkeypatch, tmp_path, text, msg):
+    """A weights list with wrong types is exit 5 naming the entry and field, one line (issue 10)."""
+    toml = tmp_path / "weights.toml"
+    toml.write_text(text)
+    with pytest.raises(WeightsError, match=msg):
+        load_specs(toml)
+    monkeypatch.setenv("VDEBLUR_WEIGHTS_TOML", str(toml))
+    for args in (("weights", "list"), ("methods", "--json")):
+        r = cli(*args)
+        assert r.exit_code == 5, (args, r.output)
+        assert r.stderr.count("\n") == 1 and "weights error" in r.stderr and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("kind", ["folder", "binary", "latin-1"])
+def test_weights_list_that_is_not_a_text_file(cli, monkeypatch, tmp_path, kind):
+    """VDEBLUR_WEIGHTS_TOML naming a folder or a binary file: exit 5, one line saying so."""
+    target = tmp_path / "w"
+    if kind == "folder":
+        target.mkdir()
+    else:
+        target.write_bytes(bytes(range(256)) if kind == "binary" else 'name = "caf\xe9"'.encode("latin-1"))
+    monkeypatch.setenv("VDEBLUR_WEIGHTS_TOML", str(target))
+    r = cli("weights", "list")
+    assert r.exit_code == 5, r.output
+    assert r.stderr.count("\n") == 1 and str(target) in r.stderr
+    assert ("folder" if kind == "folder" else "not a text") in r.stderr

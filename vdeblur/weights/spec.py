@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,35 +55,81 @@ class WeightSpec:
         return d
 
 
-def load_specs(path: str | Path | None = None) -> list[WeightSpec]:
-    """Parse a weights.toml; a malformed entry is a WeightsError naming it and what is missing."""
-    path = Path(path) if path is not None else default_toml()
+def _read_list(path: Path) -> dict[str, Any]:
+    """The parsed TOML of ``path``; any reason it cannot be read is one WeightsError line."""
+    if path.is_dir():
+        raise WeightsError(f"weights list {path} is a folder, not a TOML file")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise WeightsError(f"weights list not found: {path}") from None
+    except UnicodeDecodeError:
+        raise WeightsError(f"weights list {path} is not a text (UTF-8 TOML) file") from None
+    except OSError as e:
+        raise WeightsError(f"cannot read weights list {path}: {e.strerror or e}") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise WeightsError(f"{path} is not valid TOML: {e}") from None
+
+
+def _kind(v: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(v), type(v).__name__)
+
+
+def _check_entry(path: Path, i: int, e: Any) -> WeightSpec:
+    """One [[weights]] entry, every field checked for presence and type."""
+    if not isinstance(e, dict):
+        raise WeightsError(f"{path}: weights entry #{i + 1} is {_kind(e)}, not a table ([[weights]])")
+    name = e.get("name")
+    label = f"entry {name!r}" if isinstance(name, str) and name else f"entry #{i + 1}"
+    missing = [k for k in REQUIRED if k not in e]
+    if missing:
+        raise WeightsError(f"{path}: {label} lacks {', '.join(missing)}")
+
+    def bad(key: str, want: str) -> WeightsError:
+        return WeightsError(f"{path}: {label}: {key} = {e[key]!r} is {_kind(e[key])}, expected {want}")
+
+    for k in ("name", "method", "variant", "license", "data", "recipe", "good_for"):
+        if not isinstance(e[k], str) or not e[k].strip():
+            raise bad(k, "a non-empty string")
+    if not isinstance(e["sha256"], str) or not re.fullmatch(r"[0-9a-fA-F]{64}", e["sha256"]):
+        raise bad("sha256", "64 hexadecimal digits")
+    if isinstance(e["size"], bool) or not isinstance(e["size"], int) or e["size"] < 0:
+        raise bad("size", "a whole number of bytes")
+    has_file, hub = "file" in e, e.get("hub")
+    if has_file == ("hub" in e):
+        raise WeightsError(f"{path}: {label} needs exactly one of file or hub")
+    if has_file and (not isinstance(e["file"], str) or not e["file"].strip()):
+        raise bad("file", "a path (a string)")
+    if "hub" in e:
+        if not isinstance(hub, dict) or not all(isinstance(hub.get(k), str) and hub[k]
+                                                for k in ("repo", "filename", "revision")):
+            raise WeightsError(f"{path}: {label}: hub needs repo, filename and revision (strings)")
+    return WeightSpec(
+        name=name, method=e["method"], variant=e["variant"], sha256=e["sha256"].lower(),
+        size=e["size"], license=e["license"], data=e["data"], recipe=e["recipe"],
+        good_for=e["good_for"], file=e.get("file"), hub={k: hub[k] for k in ("repo", "filename", "revision")} if hub else {},
+        root=path.parent,
+    )
+
+
+def load_specs(path: str | Path | None = None) -> list[WeightSpec]:
+    """Parse a weights.toml; a malformed list or entry is a WeightsError naming the entry and field."""
+    path = Path(path) if path is not None else default_toml()
+    doc = _read_list(path)
+    entries = doc.get("weights", [])
+    if not isinstance(entries, list):
+        raise WeightsError(f"{path}: weights is {_kind(entries)}; expected [[weights]] tables")
     specs: list[WeightSpec] = []
     seen: set[str] = set()
-    for i, e in enumerate(doc.get("weights", [])):
-        name = e.get("name", f"#{i + 1}")
-        missing = [k for k in REQUIRED if k not in e]
-        if missing:
-            raise WeightsError(f"{path}: entry {name!r} lacks {', '.join(missing)}")
-        has_file, hub = "file" in e, e.get("hub")
-        if has_file == bool(hub):
-            raise WeightsError(f"{path}: entry {name!r} needs exactly one of file or hub")
-        if hub and not all(k in hub for k in ("repo", "filename", "revision")):
-            raise WeightsError(f"{path}: entry {name!r}: hub needs repo, filename and revision")
-        if name in seen:
-            raise WeightsError(f"{path}: entry {name!r} appears twice")
-        seen.add(name)
-        specs.append(WeightSpec(
-            name=name, method=e["method"], variant=str(e["variant"]), sha256=e["sha256"].lower(),
-            size=int(e["size"]), license=e["license"], data=e["data"], recipe=e["recipe"],
-            good_for=e["good_for"], file=e.get("file"), hub=dict(hub or {}), root=path.parent,
-        ))
+    for i, e in enumerate(entries):
+        spec = _check_entry(path, i, e)
+        if spec.name in seen:
+            raise WeightsError(f"{path}: entry {spec.name!r} appears twice")
+        seen.add(spec.name)
+        specs.append(spec)
     return specs
 
 
