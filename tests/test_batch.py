@@ -142,3 +142,68 @@ def test_damaged_file_in_a_batch_reports_what_it_wrote(three, cli, tmp_path):
     row = next(x for x in map(json.loads, r.stdout.splitlines()) if x["input"].endswith("cut.mkv"))
     assert row["ok"] is False and row["exit_code"] == 6 and "lost" in row["error"]
     assert 0 < row["frames"] < 40 and (tmp_path / "out" / "cut.mkv").exists()
+
+
+def _frames_of(path):
+    return [f.tobytes() for f in read_video(path)["frames"]]
+
+
+def test_output_directory_inside_the_input_is_not_walked(cli, tmp_path):
+    """`run bd -o bd/sub --force` with bd/sub/a.mp4 there: bd/sub is the output directory, so its
+    files are not inputs (they were restored into bd/sub/sub/ and bd/sub/a.mp4 was overwritten
+    while it was itself an input)."""
+    bd = tmp_path / "bd"
+    (bd / "sub").mkdir(parents=True)
+    write_video(bd / "a.mp4", 5, (64, 48))
+    write_video(bd / "sub" / "a.mp4", 3, (64, 48))
+    r = cli("run", bd, "-o", bd / "sub", "-m", "identity", "--force", "--json")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [os.path.relpath(x["input"], bd) for x in rows] == ["a.mp4"]
+    assert not (bd / "sub" / "sub").exists()
+    assert len(read_video(bd / "sub" / "a.mp4")["frames"]) == 5
+    assert "output directory" in r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--resume", "--keep-going"])
+def test_rerun_into_a_subdirectory_does_not_restore_the_outputs(cli, tmp_path, flag):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_video(clips / "a.mp4", 4, (64, 48))
+    out = clips / "restored"
+    r = cli("run", clips, "-o", out, "-m", "identity")
+    assert r.exit_code == 0, r.output
+    r = cli("run", clips, "-o", out, "-m", "identity", flag, "--json")
+    assert not (out / "restored").exists()
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [os.path.basename(x["input"]) for x in rows] == ["a.mp4"]
+    if flag == "--resume":
+        assert r.exit_code == 0 and rows[0]["skipped"]
+    else:  # the output exists without --force: that file fails, nothing else is touched
+        assert r.exit_code == 7 and rows[0]["exit_code"] == 4
+
+
+def test_an_output_that_is_an_input_through_a_symlink_is_refused(cli, tmp_path):
+    """No output may be an input of the same run, symlinks resolved: refused before anything
+    is written."""
+    d = tmp_path / "d"
+    d.mkdir()
+    write_video(d / "a.mp4", 4, (64, 48))
+    write_video(d / "b.mp4", 3, (64, 48))
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(d / "b.mp4", out / "a.mp4")  # the output of a.mp4 is b.mp4, another input
+    before = _frames_of(d / "b.mp4")
+    r = cli("run", d / "a.mp4", d / "b.mp4", "-o", out, "-m", "identity", "--force")
+    assert r.exit_code == 2, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "b.mp4" in r.stderr
+    assert _frames_of(d / "b.mp4") == before and not (out / "b.mp4").exists()
+    # an output directory that is a link into the input directory is not walked either
+    os.symlink(d, tmp_path / "link")
+    r = cli("run", tmp_path / "link", "-o", d / "restored", "-m", "identity")
+    assert r.exit_code == 0, r.output
+    os.symlink(d / "restored", tmp_path / "restored-link")
+    r = cli("run", d, "-o", tmp_path / "restored-link", "-m", "identity", "--force", "--json")
+    assert r.exit_code == 0, r.output
+    assert sorted(os.path.basename(json.loads(x)["input"]) for x in r.stdout.splitlines()) == ["a.mp4", "b.mp4"]
+    assert not (d / "restored" / "restored").exists()

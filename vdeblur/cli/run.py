@@ -63,7 +63,7 @@ def run(
         pix_fmt=pix_fmt, io=io, force=force, format=format,
     )
     batch_mode = is_batch(inputs)
-    pairs = expand_inputs(inputs, output)
+    pairs = expand_inputs(inputs, output, warn=log)
     if batch_mode and reference is not None:
         raise UsageError("--reference takes one input video")
     check_options(opts)  # usage errors before anything is written
