@@ -21,7 +21,7 @@ def run(
     iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Iterations, for iterative methods."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Your own safetensors weights for a neural method (default: its weights.toml entry)."),
     param: list[str] = typer.Option([], "--param", "-p", help="Method hyperparameter KEY=VALUE (repeatable; see `vdeblur methods`)."),
-    select: str = common.SELECT,
+    select: Optional[str] = typer.Option(None, "--select", help="Frame selector: laplacian (the default), fsm (trained classifier), or none to restore every frame. A method made for every frame (r2d4, which denoises) restores every frame unless --select is given."),
     select_every: int = common.SELECT_EVERY,
     threshold: Optional[float] = common.THRESHOLD,
     select_weights: Optional[str] = common.SELECT_WEIGHTS,
@@ -54,6 +54,7 @@ def run(
 
     if output == "-" and json:
         raise UsageError("--json writes to stdout, which -o - already uses for the video")
+    select = _default_select(method, select)
     cfg = common.parse_params(param)
     cfg.update({k: v for k, v in (("psf", psf), ("iterations", iterations), ("weights", weights)) if v is not None})
     opts = RunOptions(
@@ -132,6 +133,19 @@ def run(
     if failed:
         log(f"{len(failed)} of {len(results)} files failed: " + ", ".join(r.input for r in failed))
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _default_select(method: str, select: str | None) -> str:
+    """--select as given; else none for a method made for every frame (said on stderr), else laplacian."""
+    if select is not None:
+        return select
+    from vdeblur.methods.registry import get_spec
+
+    if get_spec(method).every_frame:
+        log(f"{method} is made for every frame: restoring every frame "
+            "(--select laplacian restores only the frames judged blurred)")
+        return "none"
+    return "laplacian"
 
 
 def _report_paths(report: str | None, pairs: list[tuple[str, str]], output: str, batch_mode: bool) -> dict[str, str]:

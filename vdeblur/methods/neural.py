@@ -142,6 +142,8 @@ ARCHS: dict[str, tuple[Arch, Callable[..., tuple[torch.Tensor, Any]], str]] = {
 }
 
 _PARAMS = {"variant": "architecture variant (see the module's variants)", "weights": "safetensors file"}
+#: methods made for every frame (joint denoising): `vdeblur run` restores every frame by default
+EVERY_FRAME = {"r2d4"}
 
 
 def _register(name: str, arch: Arch, step: Callable[..., Any], doc: str) -> None:
@@ -152,7 +154,7 @@ def _register(name: str, arch: Arch, step: Callable[..., Any], doc: str) -> None
 
     factory.__doc__ = doc
     register_method(name, kind="neural", params=_PARAMS, temporal=bool(arch.past or arch.future),
-                    weights="weights.toml")(factory)
+                    weights="weights.toml", every_frame=name in EVERY_FRAME)(factory)
 
 
 for _name, (_arch, _step, _doc) in ARCHS.items():

@@ -35,6 +35,9 @@ class MethodSpec:
     params: dict[str, str] = field(default_factory=dict)  # option -> help
     temporal: bool = False
     weights: str | None = None
+    #: made for every frame (joint denoising, e.g. r2d4): `vdeblur run` restores every frame
+    #: unless the user chooses a selector (the blur selector reads noise as detail)
+    every_frame: bool = False
 
     def accepts(self) -> set[str]:
         sig = inspect.signature(self.factory)
@@ -55,6 +58,7 @@ class MethodSpec:
             "params": dict(self.params),
             "temporal": self.temporal,
             "weights": self.weight_entries(),
+            "every_frame": self.every_frame,
         }
 
 
@@ -66,6 +70,7 @@ def register_method(
     params: dict[str, str] | None = None,
     temporal: bool = False,
     weights: str | None = None,
+    every_frame: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering ``factory`` under ``name``. A duplicate name raises ValueError."""
 
@@ -73,7 +78,7 @@ def register_method(
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         doc = description or (inspect.getdoc(factory) or "").split("\n", 1)[0]
-        _REGISTRY[name] = MethodSpec(name, factory, kind, doc, dict(params or {}), temporal, weights)
+        _REGISTRY[name] = MethodSpec(name, factory, kind, doc, dict(params or {}), temporal, weights, every_frame)
         return factory
 
     return deco
