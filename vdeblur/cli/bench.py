@@ -19,13 +19,13 @@ def default_methods() -> list[str]:
 
 
 def bench(
-    dataset: str = typer.Option(..., "--dataset", help="gopro, bsd, reds, dvd or synth."),
+    dataset: str = typer.Option(..., "--dataset", autocompletion=common.complete_dataset, help="gopro, bsd, reds, dvd or synth."),
     root: str = typer.Option(..., "--root", help="The dataset's root folder."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma list (default: every method that has what it needs to run; '' for none)."),
-    selectors: str = typer.Option("laplacian", "--selectors", help="Comma list of selectors to score ('' for none)."),
+    methods: Optional[str] = typer.Option(None, "--methods", autocompletion=common.comma_list(common.complete_method), help="Comma list (default: every method that has what it needs to run; '' for none)."),
+    selectors: str = typer.Option("laplacian", "--selectors", autocompletion=common.comma_list(common.complete_selector), help="Comma list of selectors to score ('' for none)."),
     split: str = typer.Option("test", "--split", help="Split to read."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N frames per method."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = typer.Option("auto", "--device", autocompletion=common.complete_device, help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16."),
     noisy: bool = typer.Option(False, "--noisy", help="synth data: restore the noisy/ frames (joint denoising and deblurring) instead of blur/."),
     json: bool = common.JSON,
