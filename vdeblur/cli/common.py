@@ -84,6 +84,14 @@ def complete_dataset() -> Candidates:
 
 
 @_safe
+def complete_train_dataset() -> Candidates:
+    """`vdeblur train --dataset`: the dataset kinds, and photos (pairs made on the fly)."""
+    from vdeblur.data.datasets import KINDS
+
+    return [(k, "") for k in KINDS] + [("photos", "pairs made on the fly from photographs")]
+
+
+@_safe
 def complete_codec() -> Candidates:
     """The video encoders of this FFmpeg (PyAV)."""
     import av

@@ -12,9 +12,9 @@ from vdeblur.cli.output import json_line, log
 
 
 def train(
-    method: str = typer.Option(..., "--method", "-m", help="Neural method to train, or fsm (the frame selector)."),
+    method: str = typer.Option(..., "--method", "-m", autocompletion=common.complete_trainable, help="Neural method to train, or fsm (the frame selector)."),
     data: str = typer.Option(..., "--data", help="Dataset root, or with --dataset photos a folder of photographs (train/, val/, test/ as benchmarks/gather_photos.py writes)."),
-    dataset: str = typer.Option("synth", "--dataset", help="gopro, bsd, reds, dvd, synth, or photos (pairs made on the fly from photographs: camera shake, moving objects, defocus, noise, JPEG)."),
+    dataset: str = typer.Option("synth", "--dataset", autocompletion=common.complete_train_dataset, help="gopro, bsd, reds, dvd, synth, or photos (pairs made on the fly from photographs: camera shake, moving objects, defocus, noise, JPEG)."),
     variant: str = typer.Option("small", "--variant", help="Architecture variant (see `vdeblur methods`)."),
     steps: int = typer.Option(1000, "--steps", min=1, help="Optimiser steps (ignored with --minutes)."),
     minutes: float = typer.Option(0.0, "--minutes", min=0.0, help="Train for this many minutes of wall time: the cosine schedule runs over the time (0: use --steps). With --resume, the time already spent counts."),
@@ -24,7 +24,7 @@ def train(
     ema: float = typer.Option(0.999, "--ema", help="Decay of the moving average of the weights that is validated and exported (0: export the raw weights)."),
     max_blur: float = typer.Option(24.0, "--max-blur", min=0.5, help="--dataset photos: the longest blur over an exposure, in pixels of the crop."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (autocast)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = typer.Option("auto", "--device", autocompletion=common.complete_device, help="auto, cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initialisation and of the data draws."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Add R2-D4 Poisson-Gaussian noise on the fly, a preset drawn per sample from this comma list (none, low, moderate, severe)."),
     stage: str = typer.Option("", "--stage", help="golf: f (train F alone), then g (F frozen; pass F's weights with --init)."),
