@@ -10,6 +10,7 @@ Frames out == frames in, always (checked at the end).
 
 from __future__ import annotations
 
+import copy
 import math
 import queue
 import threading
@@ -136,6 +137,12 @@ class Engine:
 
     ``restorer`` has ``restore(windows, state) -> (frames, state)``; the method's needs
     (past, future, recurrent) come from ``restorer.method``.
+
+    A method with ``needs_labels`` (``lucky``) is given the selector's labels of its window
+    instead: ``pick(t, labels)`` names the frames of the window it reads (labels of the frames
+    ``past`` back and ``future`` ahead that exist), and ``restore_frame(frame, picked, fallback)``
+    restores frame ``t`` from them; ``fallback`` runs the method's single-frame ``fallback``
+    module, if it has one, through a copy of the restorer (device, precision, tiles).
     """
 
     def __init__(
@@ -154,8 +161,10 @@ class Engine:
         self.restorer = restorer
         self.identity = bool(getattr(m, "is_identity", False))
         self.past, self.future, self.recurrent = m.past, m.future, m.recurrent
+        self.labelled = bool(getattr(m, "needs_labels", False))
+        self._fallback_restorer: Any = None
         self.selector = selector
-        self.batch_size = 1 if self.recurrent else max(1, batch_size)
+        self.batch_size = 1 if (self.recurrent or self.labelled) else max(1, batch_size)
         self.reference = reference
         self.metrics = metrics
         self.on_result = on_result
@@ -285,7 +294,13 @@ class Engine:
                 else:
                     lim = last if last is not None else need
                     by_index = {h.frame.index: h for h in history}
-                    window = [by_index[reflect(t + k, lim)].frame.rgb() for k in range(-self.past, self.future + 1)]
+                    if self.labelled:  # the frame and the neighbours the method picks by their labels
+                        labels = {i: by_index[i].blurred for i in range(t - self.past, min(lim, t + self.future) + 1)
+                                  if i in by_index}
+                        picked = self.restorer.method.pick(t, labels)
+                        window: Any = (st.frame.rgb(), [by_index[i].frame.rgb() for i in picked])
+                    else:
+                        window = [by_index[reflect(t + k, lim)].frame.rgb() for k in range(-self.past, self.future + 1)]
                     batch.append((st, window))
                     if len(batch) >= self.batch_size:
                         self._run_batch(batch)
@@ -331,12 +346,29 @@ class Engine:
         if self.recurrent and stages[0].frame.index != self._last_restored + 1:
             self._state = None  # a frame was passed through: the chain of restored frames is broken
         t0 = time.perf_counter()
-        outs, self._state = self.restorer.restore([w for _, w in batch], self._state)
+        if self.labelled:
+            fallback = self._fallback()
+            outs = [self.restorer.method.restore_frame(frame, picked, fallback) for _, (frame, picked) in batch]
+        else:
+            outs, self._state = self.restorer.restore([w for _, w in batch], self._state)
         ms = (time.perf_counter() - t0) * 1000 / len(stages)
         for st, out in zip(stages, outs):
             st.out, st.ms, st.done = out, ms, True
         self._last_restored = stages[-1].frame.index
         batch.clear()
+
+    def _fallback(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A labelled method's single-frame fallback, run as any method is (a copy of the restorer
+        with the fallback module in place of the method); None: the input itself."""
+        fb = getattr(self.restorer.method, "fallback", None)
+        if fb is None:
+            return None
+        if self._fallback_restorer is None:
+            r = copy.copy(self.restorer)
+            r.method = fb
+            self._fallback_restorer = r
+        r = self._fallback_restorer
+        return lambda frame: r.restore([[frame]], None)[0][0]
 
     def _finish(self, st: _Stage) -> None:
         """Account for an emitted frame: metrics against the reference, the result callback."""

@@ -29,6 +29,9 @@ class Method(nn.Module):
     pad_multiple: int = 1
     #: True for a method whose output equals its input (lets the engine skip colour conversion)
     is_identity: bool = False
+    #: True for a method restored from the selector's labels of its window (``lucky``): the engine
+    #: calls its ``pick`` and ``restore_frame`` instead of ``restore`` (see engine.pipeline.Engine)
+    needs_labels: bool = False
 
     @property
     def window(self) -> int:

@@ -21,7 +21,8 @@ from vdeblur.errors import UsageError
 _REGISTRY: dict[str, "MethodSpec"] = {}
 # modules that register the built-in methods, cheapest first: a name is looked up in each in turn,
 # so `--method identity` never imports torch
-_BUILTIN_MODULES = ["vdeblur.methods.identity", "vdeblur.methods.classical", "vdeblur.methods.neural"]
+_BUILTIN_MODULES = ["vdeblur.methods.identity", "vdeblur.methods.classical", "vdeblur.methods.lucky",
+                    "vdeblur.methods.neural"]
 _loaded: set[str] = set()
 ENTRY_POINT_GROUP = "vdeblur.methods"
 

@@ -1,0 +1,321 @@
+"""``lucky``: restore a blurred frame from its sharp neighbours ("lucky frames").
+
+Handheld video is only partly blurred: sharp frames sit between the blurred ones
+(deblurnet-frame-selection.md, "Towards Frames Selection for Fast Video Deblurring", section I,
+and section IV-B, where REBVIDS is built on that premise: blurred frames are the mean of the
+sub-frames of the motion during an exposure, eq. 7, with sharp frames left between them). A blurred
+frame's content is therefore usually present, sharp, a few frames away. This method moves it
+into the blurred frame; it needs no training and no GPU and does not invent detail.
+
+For each frame the selector labels blurred (frames labelled sharp pass through unchanged; the
+engine never hands them to a method):
+
+1. the nearest frames labelled sharp within +-``radius`` frames, up to ``per_side`` on each side;
+2. each is aligned to the blurred frame by dense optical flow (OpenCV DIS on luma), computed
+   between the blurred frame and the sharp frame blurred with this frame's estimated blur, so
+   that the blur does not bias the flow. The blur kernel is fitted by regularised least squares
+   in the Fourier domain between the blurred frame and the nearest sharp frame coarsely aligned,
+   then refitted where the two agree;
+3. each sharp frame is warped onto the blurred one, re-blurred with the kernel and compared with
+   the blurred frame: where they agree (a local RMS difference within the noise) its pixels are
+   trusted; where they do not -- occlusions, independently moving objects, parallax the flow
+   missed, wrong flow -- they are not;
+4. the trusted warped pixels of all neighbours are blended (weighted by trust); where none is
+   trusted the fallback shows through: the input itself, or a registered single-frame method
+   (``fallback=NAME``). The trust maps are eroded and feathered, so there are no seams; a frame
+   with no sharp neighbour within the radius is the fallback's output exactly.
+
+The engine gives the method the labels of its window (``needs_labels``) and the frames it picks
+(:meth:`Lucky.pick`), ``radius`` frames back and ahead, in one pass (``vdeblur.engine.pipeline``).
+Everything here is NumPy/OpenCV on the CPU; only the fallback runs on the run's device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from vdeblur.errors import UsageError
+from vdeblur.methods.base import Method
+from vdeblur.methods.registry import register_method
+
+DEFAULT_RADIUS = 8
+DEFAULT_PER_SIDE = 2
+#: the work scale's longest side: flow, blur estimate and trust test run on frames this large
+WORK_SIDE = 640
+#: local RMS difference (in [0, 1] units) between the re-blurred warp and the blurred frame
+#: below which a pixel is fully trusted, and above which it is not trusted at all
+TRUST_LO = 0.012
+TRUST_HI = 0.03
+FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+ERODE = 0.5  # erosion of the trust maps, in kernel radii
+
+
+def _int_param(name: str, value: Any, lo: int) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        f = float(value.strip() if isinstance(value, str) else value)
+        if not f.is_integer():
+            raise ValueError
+        v = int(f)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"bad --param {name}={value!r}: expected an integer >= {lo}") from None
+    if v < lo:
+        raise UsageError(f"bad --param {name}={value!r}: expected an integer >= {lo}")
+    return v
+
+
+class Timer:
+    """Seconds spent per stage (flow, warp, blur estimate, trust test, blend), summed."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._t = 0.0
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        t = time.perf_counter()
+        self.seconds[stage] += t - self._t
+        self._t = t
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+
+
+def _warp(img: np.ndarray, flow: np.ndarray, gx: np.ndarray, gy: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``img`` sampled at x + flow(x) (backward warp onto the frame the flow was computed from)."""
+    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _inside(flow: np.ndarray, gx: np.ndarray, gy: np.ndarray, margin: float = 1.0) -> np.ndarray:
+    """1 where x + flow(x) lands inside the image (with a margin), else 0."""
+    h, w = flow.shape[:2]
+    x, y = gx + flow[..., 0], gy + flow[..., 1]
+    return ((x >= margin) & (x <= w - 1 - margin) & (y >= margin) & (y <= h - 1 - margin)).astype(np.float32)
+
+
+def _taper(h: int, w: int) -> np.ndarray:
+    """A separable window that fades to zero at the borders (so the FFT sees no edges)."""
+    def ramp(n: int) -> np.ndarray:
+        m = max(2, n // 8)
+        r = np.ones(n, np.float32)
+        e = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, m, dtype=np.float32))
+        r[:m], r[n - m:] = e, e[::-1]
+        return r
+    return np.outer(ramp(h), ramp(w))
+
+
+def fit_kernel(sharp: np.ndarray, blurred: np.ndarray, radius: int, weight: np.ndarray | None = None,
+               reg: float = 1e-2, centre: bool = True) -> np.ndarray:
+    """The kernel k (side 2 * radius + 1, >= 0, sum 1, centroid at the centre; for cv2.filter2D,
+    which correlates) that best explains ``blurred`` ~ filter2D(``sharp``, k) (both aligned luma) by regularised least squares in the Fourier
+    domain; ``weight`` (0..1) keeps the pixels where the two disagree out of the fit."""
+    h, w = blurred.shape
+    win = _taper(h, w) if weight is None else _taper(h, w) * weight
+    s = (sharp - sharp.mean()) * win
+    b = (blurred - blurred.mean()) * win
+    fs, fb = np.fft.rfft2(s), np.fft.rfft2(b)
+    p = (fs.real ** 2 + fs.imag ** 2)
+    k = np.fft.irfft2(np.conj(fs) * fb / (p + reg * p.mean() + 1e-12), s=(h, w))
+    k = np.fft.fftshift(k)[h // 2 - radius:h // 2 + radius + 1, w // 2 - radius:w // 2 + radius + 1]
+    k = k[::-1, ::-1]  # a convolution kernel; cv2.filter2D correlates
+    k = np.maximum(k, 0)
+    k[k < 0.05 * k.max(initial=0)] = 0  # the noise floor of the fit
+    if k.sum() <= 0:
+        k = np.zeros((2 * radius + 1,) * 2)
+        k[radius, radius] = 1.0
+        return k.astype(np.float32)
+    k /= k.sum()
+    if not centre:
+        return k.astype(np.float32)
+    # centre the kernel on its centroid: a shift is the flow's business, not the blur's
+    ys, xs = np.mgrid[0:2 * radius + 1, 0:2 * radius + 1]
+    cy, cx = float((k * ys).sum()), float((k * xs).sum())
+    m = np.float32([[1, 0, radius - cx], [0, 1, radius - cy]])
+    k = cv2.warpAffine(k.astype(np.float32), m, k.shape[::-1], flags=cv2.INTER_LINEAR)
+    k = np.maximum(k, 0)
+    return (k / k.sum()).astype(np.float32)
+
+
+class Lucky(Method):
+    """The ``lucky`` method (see the module docstring). ``pick`` chooses the frames of a window it
+    needs; ``restore_frame`` restores one blurred frame from them."""
+
+    needs_labels = True
+
+    def __init__(self, radius: int = DEFAULT_RADIUS, per_side: int = DEFAULT_PER_SIDE,
+                 fallback: Method | None = None, fallback_name: str | None = None):
+        super().__init__()
+        self.radius = radius
+        self.past = self.future = radius
+        self.per_side = per_side
+        self.fallback = fallback  # a submodule: it follows the method to its device
+        self.fallback_name = fallback_name
+        self.timer = Timer()
+        self.last_coverage = 0.0  # the fraction of the last frame taken from its neighbours
+        self._flow = None
+
+    # -- what the engine asks ------------------------------------------------------------------
+    def pick(self, t: int, labels: dict[int, bool]) -> list[int]:
+        """The indices of the sharp frames frame ``t`` is restored from: the nearest frames
+        labelled sharp (``labels[i]`` False) within the radius, up to ``per_side`` on each side,
+        nearest first. ``labels`` holds the frames of the window that exist."""
+        before = [t - d for d in range(1, self.radius + 1) if labels.get(t - d) is False][: self.per_side]
+        after = [t + d for d in range(1, self.radius + 1) if labels.get(t + d) is False][: self.per_side]
+        return sorted(before + after, key=lambda i: (abs(i - t), i))
+
+    def restore(self, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Without labels (called as a plain method): the fallback's output for the middle frame."""
+        x = window[:, self.past]
+        return (self.fallback(x.unsqueeze(1))[0] if self.fallback is not None else x), None
+
+    # -- the method ----------------------------------------------------------------------------
+    def _dis(self) -> Any:
+        if self._flow is None:
+            self._flow = cv2.DISOpticalFlow_create(FLOW_PRESET)
+        return self._flow
+
+    def restore_frame(self, frame: np.ndarray, neighbours: Sequence[np.ndarray],
+                      fallback: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """Restore ``frame`` (HxWx3 uint8 or uint16) from ``neighbours`` (sharp frames of the same
+        size and type, nearest first). ``fallback(frame)`` gives the single-frame output used
+        where no neighbour is trusted (default: ``frame`` itself)."""
+        tm = self.timer
+        tm.start()
+        fb = (lambda a: a) if fallback is None else fallback
+        if not neighbours:
+            self.last_coverage = 0.0
+            return fb(frame)
+        peak = 65535.0 if frame.dtype == np.uint16 else 255.0
+        h, w = frame.shape[:2]
+        scale = min(1.0, WORK_SIDE / max(h, w))
+        sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+        inv = 1.0 / scale
+
+        def luma(a: np.ndarray) -> np.ndarray:
+            y = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / peak)
+            return y if scale == 1.0 else cv2.resize(y, (sw, sh), interpolation=cv2.INTER_AREA)
+
+        b = luma(frame)
+        sharp = [luma(n) for n in neighbours]
+        gx, gy = _grid(sh, sw)
+        dis = self._dis()
+        b8 = _u8(b)
+        tm.lap("prepare")
+
+        # the blur of this frame, from the nearest sharp frame coarsely aligned (both smoothed
+        # alike so the blur does not bias the flow), then refitted where the two agree
+        kr = max(3, min(25, round(0.06 * max(sw, sh))))
+        sig = max(1.0, kr / 3.0)
+        f0 = dis.calc(_u8(cv2.GaussianBlur(b, (0, 0), sig)), _u8(cv2.GaussianBlur(sharp[0], (0, 0), sig)), None)
+        tm.lap("flow")
+        w0 = _warp(sharp[0], f0, gx, gy)
+        inside0 = _inside(f0, gx, gy, kr)
+        tm.lap("warp")
+        k = fit_kernel(w0, b, kr, inside0)
+        tm.lap("blur estimate")
+
+        flows, trusts = [], []
+        for i, s in enumerate(sharp):
+            f = dis.calc(b8, _u8(cv2.filter2D(s, -1, k, borderType=cv2.BORDER_REFLECT)), None)
+            tm.lap("flow")
+            ws = _warp(s, f, gx, gy)
+            tm.lap("warp")
+            if i == 0:  # refit the kernel where the warp and the frame agree, with the better flow
+                agree = self._trust(cv2.filter2D(ws, -1, k, borderType=cv2.BORDER_REFLECT), b, kr) * _inside(f, gx, gy, kr)
+                if agree.mean() > 0.2:
+                    k = fit_kernel(ws, b, kr, agree)
+                tm.lap("blur estimate")
+            trust = self._trust(cv2.filter2D(ws, -1, k, borderType=cv2.BORDER_REFLECT), b, kr)
+            trust *= _inside(f, gx, gy, 1.0)
+            trusts.append(trust)
+            flows.append(f)
+            tm.lap("trust test")
+
+        # full resolution: warp the neighbours' colours, blend where trusted, fallback elsewhere
+        fgx, fgy = _grid(h, w) if scale != 1.0 else (gx, gy)
+        acc = np.zeros((h, w, 3), np.float32)
+        den = np.zeros((h, w), np.float32)
+        cover = np.zeros((h, w), np.float32)
+        for n, f, t in zip(neighbours, flows, trusts):
+            if t.max() <= 0:
+                continue
+            if scale != 1.0:
+                f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * inv
+                t = cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR)
+            tm.lap("blend")
+            wn = _warp(n, f, fgx, fgy, cv2.INTER_CUBIC).astype(np.float32)
+            tm.lap("warp")
+            acc += wn * t[..., None]
+            den += t
+            np.maximum(cover, t, out=cover)
+            tm.lap("blend")
+        self.last_coverage = float(cover.mean())
+        if self.last_coverage <= 0:
+            out = fb(frame)
+            tm.lap("fallback")
+            return out
+        base = fb(frame)
+        tm.lap("fallback")
+        mix = acc / np.maximum(den, 1e-6)[..., None]
+        base_f = base.astype(np.float32)
+        out = base_f + cover[..., None] * (mix - base_f)
+        res = np.clip(out + 0.5, 0, peak).astype(frame.dtype)
+        tm.lap("blend")
+        return res
+
+    @staticmethod
+    def _trust(reblurred: np.ndarray, blurred: np.ndarray, kr: int) -> np.ndarray:
+        """0..1 per pixel: how well the re-blurred warp explains the blurred frame (a local RMS
+        difference), eroded by the kernel's reach and feathered, so no untrusted pixel's
+        neighbourhood is trusted and the blend has no seams."""
+        d = (reblurred - blurred) ** 2
+        rms = np.sqrt(cv2.blur(d, (5, 5)))
+        t = np.clip((TRUST_HI - rms) / (TRUST_HI - TRUST_LO), 0, 1)
+        e = 2 * max(1, round(ERODE * kr)) + 1
+        t = cv2.erode(t, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e)))
+        return cv2.GaussianBlur(t, (0, 0), max(1.0, e / 3.0))
+
+
+@register_method(
+    "lucky",
+    kind="classical",
+    temporal=True,
+    params={
+        "radius": f"how far (frames) to look for sharp neighbours, back and ahead (default {DEFAULT_RADIUS})",
+        "per_side": f"sharp neighbours used on each side, nearest first (default {DEFAULT_PER_SIDE})",
+        "fallback": "single-frame method for what no neighbour explains (default: the input itself)",
+    },
+)
+def lucky(radius: Any = DEFAULT_RADIUS, per_side: Any = DEFAULT_PER_SIDE, fallback: str | None = None) -> Method:
+    """Restore a blurred frame from its sharp neighbours: flow-aligned, trusted where they explain it."""
+    radius = _int_param("radius", radius, 1)
+    per_side = _int_param("per_side", per_side, 1)
+    fb = None
+    name = None
+    if fallback is not None and str(fallback).strip().lower() not in ("", "none", "input", "identity"):
+        from vdeblur.methods.registry import create
+
+        name = str(fallback).strip()
+        if name == "lucky":
+            raise UsageError("bad --param fallback=lucky: the fallback is a single-frame method")
+        fb = create(name)
+        if fb.past or fb.future or fb.recurrent or getattr(fb, "needs_labels", False):
+            raise UsageError(f"bad --param fallback={name}: the fallback must be a single-frame method "
+                             f"(it reads {fb.past} frames back and {fb.future} ahead)")
+        if not isinstance(fb, torch.nn.Module):
+            fb = None  # identity-like plugins: the input itself
+    return Lucky(radius, per_side, fb, name)
