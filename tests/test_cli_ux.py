@@ -104,6 +104,7 @@ def test_selector_device_dataset_values_complete():
         assert _complete(f"vdeblur {cmd} --device ")[:2] == ["auto", "cpu"]
     assert _complete("vdeblur bench --dataset ") == list(KINDS)
     assert _complete("vdeblur train --dataset sy") == ["synth"]
+    assert _complete("vdeblur train --dataset p") == ["photos"]
 
 
 def test_codec_values_are_video_encoders():
@@ -111,3 +112,94 @@ def test_codec_values_are_video_encoders():
     assert {"libx264", "ffv1", "mpeg4"} <= set(codecs)
     assert "aac" not in codecs and "pcm_s16le" not in codecs  # audio encoders
     assert "libx264" in _complete("vdeblur run in.mp4 --codec libx26")
+
+
+# ------------------------------------------------------------------------------------ progress
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_rate_is_steady_from_the_first_frames_start_up_excluded():
+    """A slow first frame (model load) does not drag the rate; fps and ETA are right from frame 2."""
+    from vdeblur.cli.output import RateMeter
+
+    clock = FakeClock()
+    m = RateMeter(clock=clock)
+    clock.t += 12.0  # start-up: load, first decode, warm-up
+    m.tick()
+    assert m.fps is None and m.eta(50) is None  # one frame: no rate yet
+    etas = []
+    for _ in range(49):
+        clock.t += 0.5
+        m.tick()
+        assert m.fps == pytest.approx(2.0)
+        etas.append(m.eta(50))
+    assert etas == pytest.approx([0.5 * (50 - k) for k in range(2, 51)])
+
+
+def test_rate_follows_a_change_of_pace_without_jumping():
+    from vdeblur.cli.output import RateMeter
+
+    clock = FakeClock()
+    m = RateMeter(clock=clock)
+    m.tick()
+    for _ in range(20):  # batches of 4 frames, one every 2 s: 2 fps, delivered in bursts
+        clock.t += 2.0
+        m.tick(4)
+        assert m.fps == pytest.approx(2.0)
+    seen = []
+    for _ in range(60):  # then one frame every 0.25 s
+        clock.t += 0.25
+        m.tick()
+        seen.append(m.fps)
+    assert all(b >= a for a, b in zip(seen, seen[1:]))  # moves one way, step by step
+    assert max(b / a for a, b in zip(seen, seen[1:])) < 1.2  # no jump
+    assert seen[-1] == pytest.approx(4.0, rel=0.05)
+
+
+def test_progress_columns_are_labelled():
+    from vdeblur.cli.output import Progress, fmt_duration
+
+    clock = FakeClock()
+    p = Progress(enabled=False, clock=clock)
+    p.start(300)
+    clock.t += 5.0
+    p.advance()
+    assert p.status() == "frame 1/300  - fps  elapsed 0:05  ETA -"
+    for _ in range(10):
+        clock.t += 0.25
+        p.advance()
+    assert p.status() == "frame 11/300  4.0 fps  elapsed 0:08  ETA 1:12"
+    p.start(None)  # unknown length: no ETA column
+    assert p.status() == "frame 0  - fps  elapsed 0:00"
+    assert [fmt_duration(s) for s in (0, 59.6, 61, 3725, None)] == ["0:00", "1:00", "1:01", "1:02:05", "-"]
+
+
+def test_run_ends_with_one_line_naming_the_output(cli, tmp_path):
+    from media import write_video  # tests/ is on sys.path (conftest)
+
+    src, out = tmp_path / "in.mkv", tmp_path / "restored.mkv"
+    write_video(src, 6, (64, 48), codec="ffv1")
+    r = cli("run", src, "-o", out, "--method", "identity", "--select", "none", "--codec", "ffv1")
+    assert r.exit_code == 0, r.output
+    assert f"vdeblur: wrote {out} (6 frames, in " in r.stderr
+    r = cli("run", src, "-o", tmp_path / "j.mkv", "--method", "identity", "--codec", "ffv1", "--json")
+    assert r.exit_code == 0 and "wrote" not in r.stderr  # --json: nothing but JSON and errors
+
+
+@pytest.mark.parametrize("command", ["", "run", "classify", "demo", "methods", "bench", "synth", "train",
+                                     "weights list", "weights verify", "weights fetch"])
+def test_help_has_no_programmer_type_labels(cli, command):
+    from typer.testing import CliRunner
+
+    from vdeblur.cli.app import app
+
+    r = CliRunner().invoke(app, [*command.split(), "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "<bool>" not in r.stdout and "list[" not in r.stdout, r.stdout

@@ -102,7 +102,7 @@ def classify(
             json_line(row)
         else:
             rows.append(list(row.values()))
-            progress.advance(0.0)
+            progress.advance()
         if writer is not None:
             writer.writerow(["" if v is None else v for v in row.values()])
 

@@ -93,11 +93,13 @@ def run(
             if not batch_mode:
                 json_line(vars(r))
         else:
-            dt = time.perf_counter() - t_start.get(inp, time.perf_counter())
-            progress.advance(r.frame / dt if dt > 0 else 0.0)
+            progress.advance()
 
     def on_file(res) -> None:
         progress.stop()
+        if res.ok and not res.skipped and not json:  # one line: where the output went
+            progress.done(res.output, res.summary.frames if res.summary else None,
+                          time.perf_counter() - t_start[res.input] if res.input in t_start else None)
         c = collectors.pop(res.input, None)
         if c is not None and (res.ok or len(c)):
             c.save(reports[res.input], title=f"vdeblur run --method {method}: {os.path.basename(res.input)}")
