@@ -241,3 +241,64 @@ def test_exposure_centre_target() -> None:
         assert err(render(ks)) < np.mean([err(render(k)) for k in ks])
     with pytest.raises(ValueError):
         camera_motion_renderer(still, 7, np.random.default_rng(0), motion=0)
+
+
+def test_synth_then_bench_without_flags(cli, video, tmp_path):
+    """`vdeblur synth VIDEO -o DS` then `vdeblur bench --root DS`: a short video (one sequence) still
+    gets a test split, and bench tells the kind from the layout (issue 10)."""
+    ds = tmp_path / "ds"
+    r = cli("synth", video, "-o", ds)
+    assert r.exit_code == 0, r.output
+    assert "1 train, 1 test" in r.stdout
+    r = cli("bench", "--root", ds, "--methods", "identity", "--selectors", "", "--json")
+    assert r.exit_code == 0, r.output
+    row = jsonlib.loads(r.stdout.splitlines()[0])
+    assert row["method"] == "identity" and row["frames"] == 5  # 24 pairs (30 frames, --average 7): 20 %
+
+
+def test_one_sequence_is_split_train_then_test(video, tmp_path, capsys) -> None:
+    """The test split of a single sequence is its last frames, renumbered; nothing lost or shared."""
+    out = tmp_path / "one"
+    synth(str(video), out=str(out), average=3, test_fraction=0.2, noise="low", json=True)
+    lines = [jsonlib.loads(x) for x in capsys.readouterr().out.splitlines()]
+    seqs = _check_layout(out, ("blur", "sharp", "noisy"))
+    assert seqs == {"train": ["clip_000"], "test": ["clip_000_test"]}
+    assert {(x["split"], x["frames"]) for x in lines[:-1]} == {("train", 22), ("test", 6)}  # 28 pairs
+    s = lines[-1]["summary"]
+    assert (s["frames"], s["train_frames"], s["test_frames"], s["blurred_frames"]) == (28, 22, 6, 28)
+    # sharp pair k is source frame k + 1 (centre of a 3-frame window): test starts at source frame 23
+    assert np.abs(_read(out / "test" / "clip_000_test" / "sharp" / "000000.png").astype(int) - _pattern(23)).max() <= 2
+    assert np.abs(_read(out / "train" / "clip_000" / "sharp" / "000021.png").astype(int) - _pattern(22)).max() <= 2
+    none = tmp_path / "none"  # --test-fraction 0: everything is training data, as asked
+    synth(str(video), out=str(none), average=3, test_fraction=0.0)
+    assert _check_layout(none) == {"train": ["clip_000"]}
+
+
+def test_bench_says_how_to_get_a_test_split(cli, video, tmp_path):
+    ds = tmp_path / "ds"
+    assert cli("synth", video, "-o", ds, "--test-fraction", "0").exit_code == 0
+    r = cli("bench", "--root", ds, "--methods", "identity")
+    assert r.exit_code == 3 and r.stderr.count("\n") == 1, r.output
+    assert "no test sequences" in r.stderr and "vdeblur synth" in r.stderr and "--split train" in r.stderr
+    r = cli("bench", "--root", ds, "--methods", "identity", "--selectors", "", "--split", "train", "--json")
+    assert r.exit_code == 0, r.output
+
+
+def test_bench_tells_the_dataset_kind_from_the_layout(tmp_path):
+    from vdeblur.cli.bench import detect_kind
+    from vdeblur.errors import UsageError
+
+    layouts = {
+        "gopro": ["train/GOPR0001/blur", "train/GOPR0001/blur_gamma", "train/GOPR0001/sharp"],
+        "synth": ["test/s/blur", "test/s/sharp", "test/s/noisy"],
+        "reds": ["val/val_blur/000", "val/val_sharp/000"],
+        "bsd": ["BSD_2ms16ms/test/000/Blur/RGB"],
+        "dvd": ["quantitative_datasets/IMG_0003/input"],
+    }
+    for kind, dirs in layouts.items():
+        for d in dirs:
+            (tmp_path / kind / d).mkdir(parents=True)
+        assert detect_kind(str(tmp_path / kind)) == kind
+    (tmp_path / "other" / "x").mkdir(parents=True)
+    with pytest.raises(UsageError, match="pass --dataset"):
+        detect_kind(str(tmp_path / "other"))

@@ -48,9 +48,24 @@ class _SeqWriter:
         self.noise = noise
         self.rng = rng
         self.frames = 0
-        self.blurred = 0
-        for sub in ("blur", "sharp") + (("noisy",) if noise else ()):
+        self.flags: list[bool] = []  # blurred, per frame
+        self.subs = ("blur", "sharp") + (("noisy",) if noise else ())
+        for sub in self.subs:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def blurred(self) -> int:
+        return sum(self.flags)
+
+    def split_tail(self, keep: int, name: str) -> "_SeqWriter":
+        """Move frames ``keep``... into a new sequence ``name`` beside this one (renumbered from 0)."""
+        tail = _SeqWriter(self.dir.parent, name, self.noise, self.rng)
+        for j in range(keep, self.frames):
+            for sub in self.subs:
+                os.replace(self.dir / sub / f"{j:06d}.png", tail.dir / sub / f"{j - keep:06d}.png")
+        tail.frames, tail.flags = self.frames - keep, self.flags[keep:]
+        self.frames, self.flags = keep, self.flags[:keep]
+        return tail
 
     def add(self, blur: np.ndarray, sharp: np.ndarray, blurred: bool) -> None:
         from vdeblur.data.degrade import poisson_gaussian
@@ -61,7 +76,7 @@ class _SeqWriter:
         if self.noise:
             _write_png(self.dir / "noisy" / fn, poisson_gaussian(blur, *self.noise, self.rng))
         self.frames += 1
-        self.blurred += int(blurred)
+        self.flags.append(bool(blurred))
 
 
 def _decode(source: str, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
@@ -194,7 +209,7 @@ def synth(
     linearize: Annotated[bool, typer.Option("--linearize", help="Average in linear light (undo gamma 2.2, as GoPro).")] = False,
     partial: Annotated[bool, typer.Option("--partial", help="REBVIDS schedule: only some intervals of 7-12 frames are averaged, the rest stay sharp (ignores --average).")] = False,
     noise: Annotated[Optional[str], typer.Option("--noise", help="Also write noisy/: Poisson-Gaussian noise (R2-D4 eq. 1): low, moderate or severe.")] = None,
-    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Share of sequences held out for test (whole chunks / whole stills).")] = 0.2,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Share of sequences held out for test (whole chunks / whole stills; from a single sequence, its last frames).")] = 0.2,
     frames_per_still: Annotated[int, typer.Option("--frames-per-still", help="Frames per sequence made from one still image.")] = 20,
     motion: Annotated[float, typer.Option("--motion", help="Stills: camera speed factor (2 = twice the pan speed and shake, longer blur).")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same dataset).")] = 0,
@@ -258,6 +273,13 @@ def synth(
                 seqs.append(_from_still(p, train, name, rng=np.random.default_rng([seed, i]),
                                         noise_rng=np.random.default_rng([seed, i, 1]), size=wh,
                                         frames_per_still=frames_per_still, motion=motion, **kw))
+        if len(seqs) == 1 and test_fraction > 0 and seqs[0].frames >= 2:
+            # one sequence (a short video, one still): its last frames are the test split, so
+            # `vdeblur bench --root OUT` has something to read
+            n = seqs[0].frames
+            keep = n - min(n - 1, max(1, round(test_fraction * n)))
+            seqs.append(seqs[0].split_tail(keep, f"{seqs[0].name}_test"))
+            splits = ["train", "test"]
         for s, split in zip(seqs, splits):
             if split == "test":
                 os.replace(s.dir, test / s.name)
@@ -285,7 +307,7 @@ def synth(
             json_line({"split": split, "sequence": s.name, "frames": s.frames})
         json_line({"summary": summary})
     else:
-        print(f"wrote {summary['frames']} blur/sharp pairs in {len(seqs)} sequences "
+        print(f"wrote {summary['frames']} blur/sharp pairs in {len(seqs)} sequence{'' if len(seqs) == 1 else 's'} "
               f"({summary['train']} train, {summary['test']} test) to {dest}")
 
 
