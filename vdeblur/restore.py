@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
@@ -37,6 +38,8 @@ class RunOptions:
     io: str = "pyav"  # or "ffmpeg"
     force: bool = False
     format: str | None = None  # output container, when the name does not say
+    start: float | None = None  # seconds: restore from the first frame at or after it (--start)
+    frames: int | None = None  # restore this many frames only (--frames)
 
 
 def check_output(inp: str, out: str, force: bool) -> None:
@@ -98,7 +101,18 @@ def check_options(o: RunOptions) -> Any:
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
     if o.preset and o.codec in ("libx264", "libx265") and o.preset not in X26X_PRESETS:
         raise UsageError(f"bad --preset {o.preset!r} for {o.codec}: expected one of {', '.join(X26X_PRESETS)}")
+    if o.start is not None and not (math.isfinite(o.start) and o.start >= 0):
+        raise UsageError(f"bad --start {o.start}: expected a time at or after 0")
+    if o.frames is not None and o.frames < 1:
+        raise UsageError(f"bad --frames {o.frames}: expected 1 or more")
+    if is_piece(o) and o.io != "pyav":
+        raise UsageError("--start and --frames need --io pyav")
     return method
+
+
+def is_piece(o: RunOptions) -> bool:
+    """--start or --frames: a piece of the video is restored (in one pass)."""
+    return bool(o.start) or o.frames is not None
 
 
 def prepare(o: RunOptions, inp: str, out: str, *, need_metrics: bool = False, check_out: bool = True,
@@ -159,10 +173,12 @@ def open_reference(reference: str, info: Any, high_depth: bool) -> Any:
     return ref_reader
 
 
-def _reference_frames(reader: Any) -> Iterator[np.ndarray]:
+def _reference_frames(reader: Any, o: RunOptions | None = None) -> Iterator[np.ndarray]:
+    """The reference's frames; with --start/--frames, the same piece of it as of the input."""
     from vdeblur.io.reader import Frame
+    from vdeblur.io.segments import piece_items
 
-    for item in reader.items():
+    for item in (piece_items(reader, o.start, o.frames) if o is not None and is_piece(o) else reader.items()):
         if isinstance(item, Frame):
             yield item.rgb()
 
@@ -201,10 +217,16 @@ def restore_video(
         metrics = None
         if reference is not None:
             ref_reader = open_reference(reference, info, reader.high_depth)
-            ref_iter = _reference_frames(ref_reader)
+            ref_iter = _reference_frames(ref_reader, o)
             metrics = _metrics(device)
+        items = reader.items()
+        if is_piece(o):
+            from vdeblur.io.segments import piece_items, trim_chapters
+
+            items = piece_items(reader, o.start, o.frames)
+            info.chapters = trim_chapters(info.chapters, o.start, o.frames, info.rate)
         if on_start is not None:
-            on_start(info)
+            on_start(_piece_info(info, o) if is_piece(o) else info)
         engine = Engine(
             restorer,
             selector,
@@ -221,9 +243,11 @@ def restore_video(
             writer = VideoWriter(out, info, copy_streams=reader.copy, codec=o.codec, crf=o.crf,
                                  preset=o.preset, pix_fmt=pix_fmt, format=o.format)
         with writer:
-            summary = engine.run(reader.items(), writer.write_frame, writer.write_packet)
+            summary = engine.run(items, writer.write_frame, writer.write_packet)
             if ref_iter is not None and next(ref_iter, None) is not None:
                 raise InputError(f"reference has more frames than the input ({summary.frames})")
+            if summary.frames == 0 and o.start and reader.stats.decoded:
+                raise UsageError(f"--start {o.start:g} is past the last frame of {reader.name}")
             if summary.frames == 0:
                 raise InputError(f"no frame of {reader.name} could be decoded")
             writer.commit()
@@ -231,8 +255,20 @@ def restore_video(
         reader.close()
         if ref_reader is not None:
             ref_reader.close()
+    if is_piece(o):  # frames outside the piece are not decoded: only decode and demux errors count
+        info = replace(info, frames=None, duration=None)
     check_damage(out, reader.stats, info, summary)
     return summary
+
+
+def _piece_info(info: Any, o: RunOptions) -> Any:
+    """``info`` with the piece's expected frame count (for the progress display)."""
+    total = info.expected_frames
+    if total is not None and o.start:
+        total = max(0, total - round(o.start * float(info.rate or 25)))
+    if o.frames is not None:
+        total = o.frames if total is None else min(total, o.frames)
+    return replace(info, frames=total, duration=None)
 
 
 def check_damage(out: str, stats: Any, info: Any, summary: Summary, lost: int = 0) -> None:

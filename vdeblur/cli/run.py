@@ -16,7 +16,7 @@ from vdeblur.errors import EXIT_SOME_FAILED, UsageError
 def run(
     inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Input videos or directories (any FFmpeg-readable file; '-' for stdin with --io ffmpeg). Directories are searched recursively."),
     output: str = typer.Option(..., "-o", "--output", help="Output video ('-' for stdout with --io ffmpeg); with several inputs or a directory, the output directory (names kept)."),
-    method: str = typer.Option("richardson-lucy", "--method", "-m", autocompletion=common.complete_method, help="Restoration method (see `vdeblur methods`)."),
+    method: str = typer.Option("richardson-lucy", "--method", "-m", autocompletion=common.complete_method, help="Restoration method (see `vdeblur methods`). The default, richardson-lucy, is blind Richardson-Lucy deconvolution (a linear motion PSF estimated per frame) of the frames the selector judges blurred: slow, and it can lower the quality of real footage. Try a method on a piece first and measure it (--frames 50 --reference SHARP): atrous is the best shipped deblurring net on the held-out synthetic test; r2d4 is for noisy footage."),
     psf: Optional[str] = typer.Option(None, "--psf", help="PSF for wiener / richardson-lucy: motion:LENGTH:ANGLE or gaussian:SIGMA (default: estimated per frame)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Iterations, for iterative methods."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Your own safetensors weights for a neural method (default: its weights.toml entry)."),
@@ -40,6 +40,8 @@ def run(
     io: str = typer.Option("pyav", "--io", help="I/O backend: pyav, or ffmpeg (an ffmpeg subprocess; allows '-')."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output."),
     keep_going: bool = typer.Option(False, "--keep-going", "-k", help="With several inputs, go on past a file that fails (exit 7 at the end if any failed)."),
+    start: Optional[str] = typer.Option(None, "--start", help="Restore a piece from this time on: seconds (12.5) or [HH:]MM:SS[.ms]. OUT starts at the first frame at or after it, its timestamps less TIME (as ffmpeg -ss gives them), with the audio of the same span."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Restore a piece of N frames (from --start, else from the first frame), with the audio of the same span; a piece is restored in one pass (no segments) and --reference is cut the same way."),
     segment: float = typer.Option(60.0, "--segment", min=0.0, help="Cut videos longer than this many seconds at keyframes and restore the segments one by one (resumable; 0: never cut)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last finished segment (same input and settings)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Send files and segments as tasks to the Ray cluster at ADDRESS (host:port, or auto); needs the ray extra of vdeblur and a filesystem the workers share."),
@@ -61,8 +63,10 @@ def run(
         method=method, method_cfg=cfg, select=select, select_every=select_every, threshold=threshold,
         select_weights=select_weights,
         device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,
-        pix_fmt=pix_fmt, io=io, force=force, format=format,
+        pix_fmt=pix_fmt, io=io, force=force, format=format, start=parse_time(start, "--start"), frames=frames,
     )
+    if cluster and (opts.start or frames is not None):
+        raise UsageError("--start and --frames restore a piece in one pass: not with --cluster")
     batch_mode = is_batch(inputs)
     pairs = expand_inputs(inputs, output, warn=log)
     if batch_mode and reference is not None:
@@ -135,6 +139,26 @@ def run(
     if failed:
         log(f"{len(failed)} of {len(results)} files failed: " + ", ".join(r.input for r in failed))
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def parse_time(text: str | None, option: str) -> float | None:
+    """Seconds from ``12.5``, ``MM:SS[.ms]`` or ``HH:MM:SS[.ms]``; a bad value is a usage error."""
+    import math
+    import re
+
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)\s*", text)
+    bad = UsageError(f"bad {option} {text!r}: expected seconds (12.5) or [HH:]MM:SS[.ms]")
+    if not m:
+        raise bad
+    h, mnt, sec = m.groups()
+    if (mnt is not None and float(sec) >= 60) or (h is not None and int(mnt) >= 60):
+        raise bad
+    value = int(h or 0) * 3600 + int(mnt or 0) * 60 + float(sec)
+    if not math.isfinite(value):
+        raise bad
+    return value
 
 
 def _default_select(method: str, select: str | None) -> str:

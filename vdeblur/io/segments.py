@@ -25,7 +25,7 @@ import av
 
 from vdeblur.errors import InputError, InternalError, OutputError
 from vdeblur.io.probe import check_input_path
-from vdeblur.io.reader import Frame, VideoReader, ffmpeg_reason
+from vdeblur.io.reader import CopyPacket, Frame, VideoReader, ffmpeg_reason
 
 
 @dataclass
@@ -238,3 +238,141 @@ def _merged(parts: list[str], reader: VideoReader) -> Iterator[Any]:
     other = ((t, next(counter), ("c", p)) for t, p in _copy_packets(reader))
     for _, _, (kind, p) in heapq.merge(video, other, key=lambda x: (x[0], x[1])):
         yield (kind, p) if kind == "v" else p
+
+
+# -- a piece of a video: --start TIME --frames N -------------------------------------------------
+_EPS = Fraction(1, 10**6)  # seconds: a frame this close before --start is at it
+_PAST_END = 2  # seconds of video read past a piece's end for the audio that belongs to it
+
+
+def to_seconds(x: float) -> Fraction:
+    """``x`` seconds as an exact fraction (0.4 is 2/5, not the binary float next to it)."""
+    return Fraction(x).limit_denominator(10**6)
+
+
+def _from(reader: VideoReader, start: Fraction) -> Iterator[Frame | CopyPacket]:
+    """``reader.items()`` from a keyframe at or before ``start``: the demuxer's seek, again 1, 4
+    and 16 s earlier where it lands late (MPEG-TS seeks by bytes), at last from the top."""
+    tb = reader.video.time_base or reader.info.time_base
+    for back in (0, 1, 4, 16, None):
+        if back is None:
+            reader.container.seek(0)  # the top of the file (stream time base unknown there)
+        else:
+            ts = max(0, int((start - back) / tb))
+            reader.container.seek(ts, stream=reader.video, backward=True, any_frame=False)
+        items = reader.items()
+        head: list[Frame | CopyPacket] = []
+        for it in items:
+            head.append(it)
+            if isinstance(it, Frame):
+                break
+        first = head[-1] if head and isinstance(head[-1], Frame) else None
+        if first is None or back is None or first.pts * first.time_base <= start + _EPS:
+            return itertools.chain(head, items)
+    raise InternalError("unreachable")
+
+
+def _packet_span(p: Any) -> tuple[Fraction, Fraction] | None:
+    t = p.pts if p.pts is not None else p.dts
+    if t is None or not p.time_base:
+        return None
+    return t * p.time_base, (t + (p.duration or 0)) * p.time_base
+
+
+@dataclass
+class _Held:
+    t0: Fraction
+    item: CopyPacket
+
+
+def piece_items(reader: VideoReader, start: float | None = None, frames: int | None = None,
+                ) -> Iterator[Frame | CopyPacket]:
+    """The items of a piece of ``reader``'s video, as ``ffmpeg -ss START -i IN -frames:v N``
+    gives them: the first ``frames`` frames (all, when None) whose time is at or after ``start``
+    (the top, when None), numbered from 0, their timestamps less ``start``; and the packets of
+    the other streams that overlap the same span (the video's first frame to the end of its
+    last), shifted by as much. Decoding starts at a keyframe at or before ``start`` (a seek), and
+    stops once every other stream has passed the piece's end (or 2 s of video later)."""
+    lo = to_seconds(start) if start else None
+    items = _from(reader, lo) if lo is not None else reader.items()
+    rate = reader.info.rate or 25
+    copies = {s.index for s in reader.copy}
+    kept = 0
+    last: Fraction | None = None  # time of the last frame kept
+    end: Fraction | None = None  # where the piece ends, once its last frame is known
+    held: list[_Held] = []  # packets after the last frame kept: in the piece if it goes on far enough
+
+    def shifted(item: CopyPacket) -> CopyPacket:
+        if lo is not None:
+            p = item.packet
+            d = round(lo / p.time_base)
+            if p.pts is not None:
+                p.pts -= d
+            if p.dts is not None:
+                p.dts -= d
+        return item
+
+    for item in items:
+        if isinstance(item, Frame):
+            t = item.pts * item.time_base
+            if lo is not None and t < lo - _EPS:
+                continue
+            if end is not None:  # past the piece: read on only for the other streams' packets
+                if not copies or t > end + _PAST_END:
+                    return
+                continue
+            last = t
+            before = [h for h in held if h.t0 < t]  # before this frame: in the piece
+            held = [h for h in held if h.t0 >= t]
+            for h in before:
+                yield shifted(h.item)
+            item.index = kept
+            kept += 1
+            if lo is not None:
+                item.pts -= round(lo / item.time_base)
+            yield item
+            if frames is not None and kept >= frames:
+                end = t + 1 / Fraction(rate)
+                for h in held:
+                    if h.t0 < end:
+                        yield shifted(h.item)
+                    else:
+                        copies.discard(h.item.stream_index)
+                held.clear()
+            continue
+        span = _packet_span(item.packet)
+        if span is None:
+            if end is None:
+                yield item
+            continue
+        t0, t1 = span
+        if lo is not None and (t1 <= lo if t1 > t0 else t0 < lo):
+            continue
+        if end is not None:
+            if t0 < end:
+                yield shifted(item)
+            else:
+                copies.discard(item.stream_index)
+            continue
+        if frames is None or (last is not None and t0 < last):
+            yield shifted(item)
+        else:
+            held.append(_Held(t0, item))
+    for h in held:  # the video ended inside the piece: the rest belongs to it
+        yield shifted(h.item)
+
+
+def trim_chapters(chapters: list[dict[str, Any]], start: float | None, frames: int | None,
+                  rate: Any) -> list[dict[str, Any]]:
+    """The chapters that overlap the piece, shifted as its timestamps are and cut to it."""
+    lo = to_seconds(start) if start else Fraction(0)
+    hi = lo + Fraction(frames) / Fraction(rate or 25) if frames is not None else None
+    out = []
+    for ch in chapters:
+        tb = Fraction(ch["time_base"])
+        s, e = ch["start"] * tb, ch["end"] * tb
+        if e <= lo or (hi is not None and s >= hi):
+            continue
+        s, e = max(s, lo) - lo, (min(e, hi) if hi is not None else e) - lo
+        out.append({**ch, "start": round(s / tb), "end": round(e / tb)})
+    return out

@@ -1,0 +1,135 @@
+"""`vdeblur run --start TIME --frames N`: restore a piece of a video (to try a slow method)
+without cutting it by hand. OUT holds the piece, its timestamps shifted by START as ffmpeg's
+``-ss START -frames:v N`` gives them, the audio trimmed to the same span; rows and --reference
+line up."""
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from media import read_video, write_video
+
+GOP10 = {"preset": "ultrafast", "crf": "10", "g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"}
+
+
+@pytest.fixture(scope="module")
+def gop(tmp_path_factory):
+    """60 frames at 25 fps (2.4 s), a keyframe every 10 frames, B-frames, AAC audio."""
+    path = tmp_path_factory.mktemp("piece") / "gop.mp4"
+    write_video(path, 60, (64, 48), options=GOP10, audio=True)
+    return path, read_video(path)
+
+
+def audio_span(path):
+    with av.open(str(path)) as c:
+        ps = [p for p in c.demux(c.streams.audio[0]) if p.size]
+        return float(ps[0].pts * ps[0].time_base), float((ps[-1].pts + ps[-1].duration) * ps[-1].time_base)
+
+
+def json_rows(r):
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    return rows[:-1], rows[-1]["summary"]
+
+
+@pytest.mark.parametrize("segment", ["0", "0.4"])  # a piece is restored in one pass, whatever --segment says
+def test_start_and_frames(gop, cli, tmp_path, segment):
+    path, src = gop
+    out = tmp_path / "piece.mp4"
+    r = cli("run", path, "-o", out, "-m", "identity", "--crf", "0", "--start", "0.4", "--frames", "5",
+            "--segment", segment, "--json")
+    assert r.exit_code == 0, r.output
+    got = read_video(out)
+    assert got["times"] == pytest.approx([0, 0.04, 0.08, 0.12, 0.16], abs=1e-6)
+    for x, y in zip(got["frames"], src["frames"][10:15]):
+        assert np.array_equal(x, y)
+    rows, summary = json_rows(r)
+    assert [x["frame"] for x in rows] == list(range(5)) and summary["frames"] == 5
+    assert [x["pts"] for x in rows] == pytest.approx([0, 0.04, 0.08, 0.12, 0.16], abs=1e-6)
+    a0, a1 = audio_span(out)  # the audio of the same 0.2 s, to the packet (AAC: 1024 samples, 21 ms)
+    assert -0.022 < a0 <= 0 and 0.2 <= a1 < 0.222
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_frames_alone_keeps_times_and_audio_start(gop, cli, tmp_path):
+    path, src = gop
+    out = tmp_path / "first.mp4"
+    r = cli("run", path, "-o", out, "-m", "identity", "--crf", "0", "--frames", "7")
+    assert r.exit_code == 0, r.output
+    got = read_video(out)
+    assert got["times"] == pytest.approx(src["times"][:7], abs=1e-6)
+    for x, y in zip(got["frames"], src["frames"][:7]):
+        assert np.array_equal(x, y)
+    assert audio_span(out)[0] == pytest.approx(audio_span(path)[0])  # the priming packet is kept
+    assert 0.28 <= audio_span(out)[1] < 0.302
+
+
+@pytest.mark.parametrize("start", ["2", "0:02", "00:00:02.000"])
+def test_start_alone_runs_to_the_end(gop, cli, tmp_path, start):
+    path, src = gop
+    out = tmp_path / "tail.mkv"
+    r = cli("run", path, "-o", out, "-m", "identity", "--codec", "ffv1", "--start", start)
+    assert r.exit_code == 0, r.output
+    got = read_video(out)
+    assert got["times"] == pytest.approx([i / 25 for i in range(10)], abs=1e-3)
+    for x, y in zip(got["frames"], src["frames"][50:]):
+        assert np.array_equal(x, y)
+
+
+def test_start_between_frames_and_past_a_keyframe(gop, cli, tmp_path):
+    """--start 0.55: the first frame at or after it is 0.56 (frame 14), at 0.01 s in OUT."""
+    path, src = gop
+    out = tmp_path / "p.mkv"
+    r = cli("run", path, "-o", out, "-m", "identity", "--codec", "ffv1", "--start", "0.55", "--frames", "3")
+    assert r.exit_code == 0, r.output
+    got = read_video(out)
+    assert got["times"] == pytest.approx([0.01, 0.05, 0.09], abs=1e-3)
+    for x, y in zip(got["frames"], src["frames"][14:17]):
+        assert np.array_equal(x, y)
+
+
+def test_reference_is_trimmed_the_same_way(cli, tmp_path):
+    from vdeblur.data.synth import synth_clip
+    from vdeblur.io.writer import write_rgb_video
+
+    c = synth_clip(n_frames=30, height=48, width=64, seed=2)
+    blur, sharp = tmp_path / "blur.mkv", tmp_path / "sharp.mkv"
+    write_rgb_video(str(blur), c.blurred)
+    write_rgb_video(str(sharp), c.sharp)
+    r = cli("run", blur, "-o", tmp_path / "all.mkv", "-m", "unsharp", "--select", "none", "--reference", sharp, "--json")
+    assert r.exit_code == 0, r.output
+    full, _ = json_rows(r)
+    r = cli("run", blur, "-o", tmp_path / "piece.mkv", "-m", "unsharp", "--select", "none", "--reference", sharp,
+            "--start", "0.4", "--frames", "8", "--json")
+    assert r.exit_code == 0, r.output
+    piece, summary = json_rows(r)
+    assert [x["psnr_input"] for x in piece] == [x["psnr_input"] for x in full[10:18]]
+    assert [x["psnr"] for x in piece] == [x["psnr"] for x in full[10:18]]
+    assert summary["frames"] == 8
+
+
+def test_batch_pieces(gop, cli, tmp_path):
+    path, _ = gop
+    d = tmp_path / "in"
+    d.mkdir()
+    write_video(d / "a.mp4", 20, (64, 48))
+    write_video(d / "b.mkv", 3, (64, 48))  # shorter than the piece: all of it
+    r = cli("run", d, "-o", tmp_path / "out", "-m", "identity", "--frames", "6", "--json")
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["frames"] for x in r.stdout.splitlines()] == [6, 3]
+    assert len(read_video(tmp_path / "out" / "a.mp4")["frames"]) == 6
+
+
+@pytest.mark.parametrize("args", [
+    ["--frames", "0"], ["--start", "-1"], ["--start", "abc"], ["--start", "1:75"], ["--start", "nan"],
+    ["--start", "inf"], ["--start", "9"], ["--frames", "3", "--io", "ffmpeg"],
+    ["--frames", "3", "--cluster", "127.0.0.1:1"],
+])
+def test_bad_values_are_usage_errors(gop, cli, tmp_path, args):
+    path, _ = gop
+    out = tmp_path / "o.mp4"
+    r = cli("run", path, "-o", out, "-m", "identity", *args)
+    assert r.exit_code == 2, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
