@@ -203,3 +203,21 @@ def test_help_has_no_programmer_type_labels(cli, command):
     r = CliRunner().invoke(app, [*command.split(), "--help"], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "<bool>" not in r.stdout and "list[" not in r.stdout, r.stdout
+
+
+# -------------------------------------------------------------------------------------- README
+
+
+def test_readme_speaks_to_users():
+    """Users have the package, not the repository's neighbours: papers cited by title; the GoPro
+    data's origin and layout; which torch wheel to install."""
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "../shared" not in readme and "shared/papers" not in readme
+    assert "Deep Multi-scale Convolutional Neural Network for Dynamic Scene Deblurring" in readme
+    assert "GOPRO_Large/{train,test}/<sequence>/{blur,blur_gamma,sharp}/" in readme
+    assert "--index-url https://download.pytorch.org/whl/cpu" in readme
+    for title in ("Concurrent Video Denoising and Deblurring", "Towards Frames", "A Deep Optimization Approach",
+                  "Multi-Level Feature Aggregation", "Scale Recurrent Network"):
+        assert title in readme, title
