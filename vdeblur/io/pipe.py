@@ -178,6 +178,13 @@ class PipeWriter(VideoWriter):
         # vdeblur's own (as with --io pyav), and pass-through frames are not converted at all
         super().__init__(None, VideoInfo(**{**vars(info), "rotation": 0}), copy_streams=reader.copy,
                          codec="rawvideo", crf=None, pix_fmt=pix_fmt, format="nut")
+        # NUT's raw video does not carry every colour tag: name the matrix and range of the
+        # samples vdeblur wrote (io/colour.py) to the encoder, and to its NUT input too, or
+        # ffmpeg would convert from "unspecified" to the output's tags
+        tags = {k: v for k, v in (info.color or {}).items() if v and v != 2}
+        tags.update(colorspace=self.spec.colorspace, color_range=2 if self.spec.full else 1)
+        self.colour_opts = {f"{k}:v": str(int(v)) for k, v in tags.items()}
+        self.enc_opts.update(self.colour_opts)
 
     def _open(self) -> None:
         """Start the encoder at the first frame (a run that fails before starts no process)."""
@@ -186,6 +193,7 @@ class PipeWriter(VideoWriter):
         in_opts: dict[str, Any] = {"f": "nut", "copyts": None, "noautorotate": None, "itsoffset": str(-TS_OFFSET)}
         if self.reader.info.rotation:
             in_opts["display_rotation:v:0"] = str(self.reader.info.rotation)
+        in_opts.update(self.colour_opts)
         self.out_tmp = None if self.final == "-" else temp_path_for(self.final)
         src = ffmpeg.input("pipe:", **in_opts)
         dest = self.out_tmp or "pipe:"

@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from vdeblur.errors import InputError
+from vdeblur.io.colour import ColourSpec, frame_to_rgb, spec_for
 from vdeblur.io.probe import VideoInfo, check_input_path, info_from_container
 
 # FFmpeg's own log lines (decoder warnings, x264 messages) would break the one-line error
@@ -36,6 +37,7 @@ class Frame:
     array: np.ndarray | None = None  # RGB HxWx3 uint8/uint16, when already known
     high_depth: bool = False  # convert to 16-bit RGB instead of 8-bit
     offset: float = 0.0  # seconds by which pts runs late (the ffmpeg pipe's offset)
+    colour: ColourSpec | None = None  # the stream's matrix and range (None: the frame's own tags)
 
     @property
     def time(self) -> float | None:
@@ -43,9 +45,7 @@ class Frame:
 
     def rgb(self) -> np.ndarray:
         if self.array is None:
-            f = self.av_frame
-            fmt = "rgb48le" if self.high_depth else "rgb24"
-            self.array = f.to_ndarray(format=fmt, src_color_range=f.color_range or None)
+            self.array = frame_to_rgb(self.av_frame, self.colour, high_depth=self.high_depth)
         return self.array
 
     def luma(self) -> np.ndarray:
@@ -134,6 +134,17 @@ class VideoReader:
         self.high_depth = high_depth
         self.stats = ReadStats()
         self._last_pts: int | None = None
+        self._colour: tuple[str, ColourSpec] | None = None
+
+    def colour_spec(self, f: Any) -> ColourSpec:
+        """The stream's matrix and range (its tags, else the frame's, else the default by size)."""
+        name = f.format.name
+        if self._colour is None or self._colour[0] != name:
+            c = self.info.color or {}
+            spec = spec_for(c.get("colorspace") if c.get("colorspace") not in (None, 2) else f.colorspace,
+                            c.get("color_range") or f.color_range, self.info.width, self.info.height, name)
+            self._colour = (name, spec)
+        return self._colour[1]
 
     def __enter__(self) -> "VideoReader":
         return self
@@ -163,7 +174,8 @@ class VideoReader:
         self._last_pts = pts
         if f.is_corrupt:
             self.stats.corrupt_frames += 1
-        fr = Frame(self.stats.decoded, pts, self.info.time_base, av_frame=f, high_depth=self.high_depth)
+        fr = Frame(self.stats.decoded, pts, self.info.time_base, av_frame=f, high_depth=self.high_depth,
+                   colour=self.colour_spec(f))
         self.stats.decoded += 1
         return fr
 

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from vdeblur.errors import OutputError
+from vdeblur.io.colour import encode_frame, planar_equivalent, spec_for_info
 from vdeblur.io.probe import VideoInfo
 from vdeblur.io.reader import CopyPacket, Frame, ffmpeg_reason
 
@@ -115,6 +116,7 @@ class VideoWriter:
         self.copy_streams = list(copy_streams)
         self.pix_fmt = pix_fmt or default_pix_fmt(info, codec)
         self.high_depth = is_high_depth(self.pix_fmt)
+        self.spec = spec_for_info(info, self.pix_fmt)  # how the output's samples map to RGB
         self.tmp: str | None = None
         self.container: Any = None
         self.stream: Any = None
@@ -199,6 +201,8 @@ class VideoWriter:
         cc = s.codec_context
         cc.time_base = info.time_base
         for key, value in info.color.items():
+            if key == "colorspace" and not value and planar_equivalent(self.pix_fmt):
+                value = self.spec.colorspace  # RGB input, YUV output: name the matrix used
             if value is not None:
                 try:
                     setattr(cc, key, value)
@@ -227,21 +231,23 @@ class VideoWriter:
     def write_frame(self, frame: Frame, restored: np.ndarray | None = None) -> None:
         """Encode ``frame``: its restored pixels when given, else the decoded frame itself."""
         self.open()
+        # exact colour (io/colour.py): pixels a method left as they were keep their decoded
+        # samples, changed ones are converted with the stream's matrix and range, rounded
+        # correctly; pass-through frames are converted only to change depth or subsampling
+        src = frame.av_frame
         if restored is not None:
-            fmt = "rgb48le" if restored.dtype == np.uint16 else "rgb24"
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(restored), format=fmt)
-            cs = self.info.color
-            vf = vf.reformat(
-                format=self.pix_fmt,
-                dst_colorspace=cs.get("colorspace") or None,
-                dst_color_range=cs.get("color_range") or None,
-            )
-        elif frame.av_frame is not None:
-            vf = frame.av_frame
+            src_rgb = frame.rgb() if src is not None else None
+            if src_rgb is not None and src_rgb.dtype != restored.dtype:
+                src_rgb = None
+            vf = encode_frame(self.pix_fmt, self.spec, restored=np.asarray(restored), source=src,
+                              source_spec=frame.colour, source_rgb=src_rgb)
+        elif src is not None:
+            vf = src
             if vf.format.name != self.pix_fmt:
-                vf = vf.reformat(format=self.pix_fmt)
+                vf = encode_frame(self.pix_fmt, self.spec, source=src, source_spec=frame.colour,
+                                  source_rgb=None if planar_equivalent(src.format.name) else frame.rgb())
         else:
-            return self.write_frame(frame, frame.rgb())
+            vf = encode_frame(self.pix_fmt, self.spec, restored=frame.rgb())
         vf.pts = frame.pts
         vf.time_base = frame.time_base
         vf.pict_type = av.video.frame.PictureType.NONE

@@ -1,0 +1,179 @@
+"""Exact colour: a frame a method returns unchanged comes back as it went in (io/colour.py)."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from vdeblur.io.colour import ColourSpec, encode_frame, frame_to_rgb, layout_of, spec_for
+from vdeblur.io.reader import Frame, VideoReader
+
+BT601, BT709 = 6, 1
+
+
+def yuv_planes(i: int, w: int, h: int, bits: int, sub: str, full: bool) -> list[np.ndarray]:
+    """Textured Y, Cb, Cr samples inside the legal range of ``bits`` / ``full``."""
+    k = 1 << (bits - 8)
+    lo, hi = (0, (1 << bits) - 1) if full else (16 * k, 235 * k)
+    clo, chi = (0, (1 << bits) - 1) if full else (16 * k, 240 * k)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    y = 0.5 + 0.45 * np.sin((xx + 3 * i) / 4.0) * np.cos(yy / 5.0)
+    cw, ch = (w + 1) // 2 if sub in ("420", "422") else w, (h + 1) // 2 if sub == "420" else h
+    cy, cx = np.mgrid[0:ch, 0:cw].astype(np.float64)
+    cb = 0.5 + 0.3 * np.sin((cx - 2 * i) / 3.0)
+    cr = 0.5 + 0.3 * np.cos((cy + cx) / 4.0)
+    dtype = np.uint16 if bits > 8 else np.uint8
+    return [np.round(lo + (hi - lo) * y).astype(dtype),
+            np.round(clo + (chi - clo) * cb).astype(dtype),
+            np.round(clo + (chi - clo) * cr).astype(dtype)]
+
+
+def make_frame(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
+    h, w = planes[0].shape
+    vf = av.VideoFrame(w, h, pix_fmt)
+    item = planes[0].dtype.itemsize
+    for p, src in zip(vf.planes, planes):
+        a = np.frombuffer(p, src.dtype).reshape(p.height, p.line_size // item)
+        a[:, : src.shape[1]] = src
+    return vf
+
+
+def write_yuv_clip(path, pix_fmt: str, colorspace: int, full: bool, n: int = 3, size=(48, 32)) -> None:
+    """A lossless (FFV1) clip with the given samples and colour tags."""
+    lay = layout_of(pix_fmt)
+    sub = {(2, 2): "420", (2, 1): "422", (1, 1): "444"}[(lay.sx, lay.sy)]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt = size[0], size[1], pix_fmt
+        cc = s.codec_context
+        cc.colorspace = colorspace
+        cc.color_range = 2 if full else 1
+        for i in range(n):
+            vf = make_frame(yuv_planes(i, size[0], size[1], lay.bits, sub, full), pix_fmt)
+            vf.pts = i
+            vf.colorspace, vf.color_range = colorspace, (2 if full else 1)
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def decoded(path, high_depth: bool = False) -> list[tuple[list[np.ndarray], np.ndarray]]:
+    """Each frame's planes (copied) and its RGB through vdeblur's reader."""
+    out = []
+    with VideoReader(str(path), copy_streams=False) as r:
+        r.high_depth = high_depth
+        for it in r.items():
+            if isinstance(it, Frame):
+                lay = layout_of(it.av_frame.format.name)
+                item = 2 if lay.bits > 8 else 1
+                planes = []
+                for i, p in enumerate(it.av_frame.planes[:3]):
+                    w = it.av_frame.width if i == 0 else -(-it.av_frame.width // lay.sx)
+                    a = np.frombuffer(p, lay.dtype).reshape(p.height, p.line_size // item)[:, :w]
+                    planes.append(a.copy())
+                out.append((planes, it.rgb().copy()))
+    return out
+
+
+def test_swscale_default_would_darken():
+    """The bug this module fixes: swscale's default round trip darkens an unchanged frame."""
+    planes = yuv_planes(0, 48, 32, 8, "420", False)
+    vf = make_frame(planes, "yuv420p")
+    rgb = vf.to_ndarray(format="rgb24")
+    back = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    assert back.to_ndarray(format="rgb24").astype(float).mean() < rgb.astype(float).mean() - 0.5
+    spec = ColourSpec(BT601, False)
+    mine = encode_frame("yuv420p", spec, restored=frame_to_rgb(vf, spec), source=vf, source_spec=spec)
+    assert np.array_equal(frame_to_rgb(mine, spec), frame_to_rgb(vf, spec))
+
+
+@pytest.mark.parametrize("sub", ["420", "444"])
+@pytest.mark.parametrize("bits", [8, 10])
+@pytest.mark.parametrize("full", [False, True], ids=["limited", "full"])
+@pytest.mark.parametrize("colorspace", [BT601, BT709], ids=["601", "709"])
+def test_unchanged_frame_comes_back(cli, tmp_path, colorspace, full, bits, sub):
+    pix_fmt = f"yuv{sub}p" + ("10le" if bits > 8 else "")
+    src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    write_yuv_clip(src, pix_fmt, colorspace, full)
+    r = cli("run", src, "-o", out, "--method", "unsharp", "-p", "amount=0", "--select", "none",
+            "--codec", "ffv1", "--pix-fmt", pix_fmt)
+    assert r.exit_code == 0, r.output
+    a, b = decoded(src, bits > 8), decoded(out, bits > 8)
+    assert len(a) == len(b) == 3
+    for (pa, ra), (pb, rb) in zip(a, b):
+        diff = rb.astype(np.int64) - ra.astype(np.int64)
+        level = 257 if bits > 8 else 1  # RGB is on 0..65535 for 10-bit
+        assert np.abs(diff).max() <= level
+        assert np.abs(diff).mean() < 0.05 * level
+        for x, y in zip(pa, pb):
+            assert np.array_equal(x, y)  # the samples themselves, bit for bit
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.colorspace, cc.color_range) == (colorspace, 2 if full else 1)
+
+
+def test_rgb_matches_the_standard_matrices():
+    """Pure colours convert by the textbook formulas (BT.709 limited: Y=16 is black, 235 white)."""
+    spec = ColourSpec(BT709, False)
+    vf = make_frame([np.full((2, 2), v, np.uint8) for v in (235, 128, 128)], "yuv444p")
+    assert (frame_to_rgb(vf, spec) == 255).all()
+    # red in BT.709 limited: Y = 16 + 219 * 0.2126, Cr = 128 + 224 * 0.5
+    y, cb = 0.2126, -0.2126 / (2 * (1 - 0.0722))
+    vf = make_frame([np.full((2, 2), round(v), np.uint8) for v in (16 + 219 * y, 128 + 224 * cb, 240)], "yuv444p")
+    rgb = frame_to_rgb(vf, spec).astype(int)
+    assert rgb[0, 0, 0] >= 253 and rgb[0, 0, 1] <= 2 and rgb[0, 0, 2] <= 4
+    full = ColourSpec(BT601, True)
+    vf = make_frame([np.full((2, 2), v, np.uint8) for v in (100, 128, 128)], "yuvj444p")
+    assert (frame_to_rgb(vf, full) == 100).all()
+
+
+def test_change_keeps_its_mean():
+    """A uniform change of +3 levels to every channel comes out as that change, unbiased."""
+    spec = ColourSpec(BT601, False)
+    y, cb, cr = (p.astype(int) for p in yuv_planes(1, 48, 32, 8, "420", False))
+    mild = [60 + y // 2, 128 + (cb - 128) // 4, 128 + (cr - 128) // 4]  # well inside the RGB gamut
+    vf = make_frame([p.astype(np.uint8) for p in mild], "yuv420p")
+    rgb = frame_to_rgb(vf, spec)
+    brighter = np.clip(rgb.astype(int) + 3, 0, 255).astype(np.uint8)
+    assert (brighter.astype(int) - rgb == 3).all()  # no clipping in this test pattern
+    out = encode_frame("yuv420p", spec, restored=brighter, source=vf, source_spec=spec, source_rgb=rgb)
+    y0 = np.frombuffer(vf.planes[0], np.uint8).reshape(32, -1)[:, :48].astype(float)
+    y1 = np.frombuffer(out.planes[0], np.uint8).reshape(32, -1)[:, :48].astype(float)
+    assert (y1 - y0).mean() == pytest.approx(3 * 219 / 255, abs=0.15)
+    ideal = 16 + 219 / 255 * (brighter.astype(float) @ [0.299, 0.587, 0.114])  # BT.601 limited
+    assert np.abs(y1 - ideal).max() <= 0.5 + 1e-3  # each changed sample correctly rounded
+    back = frame_to_rgb(out, spec).astype(float)
+    assert abs(back.mean() - brighter.mean()) < 0.15  # the 8-bit luma step of this small frame
+    assert np.abs(back - brighter).max() <= 2
+
+
+def test_unspecified_matrix_defaults_by_size():
+    assert spec_for(2, 0, 640, 272).colorspace == BT601
+    assert spec_for(2, 0, 1920, 1080).colorspace == BT709
+    assert spec_for(0, 0, 1280, 720).colorspace == BT709  # RGB input: YUV output by size
+    assert not spec_for(2, 0, 640, 480).full
+    assert spec_for(2, 0, 640, 480, "yuvj420p").full
+    assert spec_for(9, 1, 64, 48).colorspace == 9
+
+
+@pytest.mark.parametrize("io", ["pyav", "ffmpeg"])
+def test_restored_and_passed_frames_agree(cli, tmp_path, io):
+    """The same content restored unchanged (--select none) or passed through (--threshold 0:
+    nothing is blurred) comes out the same, 10-bit input to the default 8-bit output included."""
+    src = tmp_path / "in.mkv"
+    write_yuv_clip(src, "yuv420p10le", BT709, False)
+    outs = {}
+    for how, sel in (("restored", ["--select", "none"]), ("passed", ["--threshold", "0"])):
+        out = tmp_path / f"{how}.mkv"
+        r = cli("run", src, "-o", out, "--method", "unsharp", "-p", "amount=0", *sel, "--codec", "ffv1",
+                "--io", io, "--json")
+        assert r.exit_code == 0, r.output
+        outs[how] = decoded(out)
+    for (pa, ra), (pb, rb) in zip(outs["restored"], outs["passed"]):
+        assert abs(ra.astype(float).mean() - rb.astype(float).mean()) < 0.05
+        assert np.abs(ra.astype(int) - rb.astype(int)).max() <= 1
+    ref = decoded(src, high_depth=True)
+    for (_, r10), (_, r8) in zip(ref, outs["passed"]):
+        assert abs(r10.astype(float).mean() / 257 - r8.astype(float).mean()) < 0.2  # 10 -> 8 bit keeps brightness
