@@ -133,3 +133,22 @@ def test_bad_values_are_usage_errors(gop, cli, tmp_path, args):
     assert r.exit_code == 2, r.output
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("ext", ["ts", "mkv", "mov"])
+def test_piece_across_containers(cli, tmp_path, ext):
+    """MPEG-TS starts late (TIME counts from the video's start) and seeks by bytes (the seek is
+    retried earlier where it lands late); mkv keeps ms times."""
+    src_path = tmp_path / f"in.{ext}"
+    write_video(src_path, 80, (64, 48), options=GOP10, audio=True)
+    src = read_video(src_path)
+    out = tmp_path / "o.mkv"
+    r = cli("run", src_path, "-o", out, "-m", "identity", "--codec", "ffv1", "--start", "2.04", "--frames", "5")
+    assert r.exit_code == 0, r.output
+    got = read_video(out)
+    first = next(i for i, t in enumerate(src["times"]) if t - src["times"][0] >= 2.04 - 1e-6)
+    assert first == 51 and len(got["frames"]) == 5
+    for x, y in zip(got["frames"], src["frames"][first:]):
+        assert np.array_equal(x, y)
+    assert got["times"] == pytest.approx([i / 25 for i in range(5)], abs=2e-3)
+    assert got["audio_packets"] > 0

@@ -289,11 +289,14 @@ def piece_items(reader: VideoReader, start: float | None = None, frames: int | N
                 ) -> Iterator[Frame | CopyPacket]:
     """The items of a piece of ``reader``'s video, as ``ffmpeg -ss START -i IN -frames:v N``
     gives them: the first ``frames`` frames (all, when None) whose time is at or after ``start``
-    (the top, when None), numbered from 0, their timestamps less ``start``; and the packets of
+    (the top, when None; seconds from the video stream's start time, as MPEG-TS starts late),
+    numbered from 0, their timestamps less that time; and the packets of
     the other streams that overlap the same span (the video's first frame to the end of its
     last), shifted by as much. Decoding starts at a keyframe at or before ``start`` (a seek), and
     stops once every other stream has passed the piece's end (or 2 s of video later)."""
-    lo = to_seconds(start) if start else None
+    v = reader.video
+    origin = v.start_time * v.time_base if v.start_time is not None and v.time_base else 0
+    lo = origin + to_seconds(start) if start else None
     items = _from(reader, lo) if lo is not None else reader.items()
     rate = reader.info.rate or 25
     copies = {s.index for s in reader.copy}
