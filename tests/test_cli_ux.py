@@ -67,6 +67,8 @@ def test_methods_with_a_missing_packaged_file_says_not_installed(cli, monkeypatc
     rows = {x["name"]: x for x in _rows(cli("methods", "--json").stdout)}
     assert rows["atrous"]["weights_installed"] is False
     assert {v["name"]: v["weights"] for v in rows["atrous"]["variants"]}["small"] == "atrous-small"
+    line = next(x for x in cli("methods").stdout.splitlines() if x.startswith("atrous "))
+    assert "file missing: small" in line and "installed" not in line
 
 
 # ------------------------------------------------------------------------- completion of values

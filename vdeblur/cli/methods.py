@@ -86,7 +86,9 @@ def _weights_cell(d: dict[str, Any]) -> str:
         return "not needed"
     if d["variants"]:
         have = [v["name"] for v in d["variants"] if v["installed"]]
-        return ("installed: " + ",".join(have)) if have else "none: --weights FILE"
+        lost = [v["name"] for v in d["variants"] if v["weights"] and not v["installed"]]
+        cells = (["installed: " + ",".join(have)] if have else []) + (["file missing: " + ",".join(lost)] if lost else [])
+        return "; ".join(cells) or "none: --weights FILE"
     return "installed" if d["weights_installed"] else "none: --weights FILE"
 
 
