@@ -1,27 +1,41 @@
 #!/usr/bin/env bash
-# The recipe of every weights file in vdeblur/weights/files/: data from scikit-image's photographs,
-# then one `vdeblur train` per method. STEPS_SCALE multiplies every step count (the CPU run of
-# 2026-11-22 used 1; a GPU can afford 20-50). Run from the repository root:
-#   bash benchmarks/train_all.sh WORKDIR [STEPS_SCALE]
+# Train every shipped net on pairs made on the fly from photographs (vdeblur/data/online.py:
+# camera shake, moving objects, defocus, Poisson-Gaussian noise, JPEG), each for MINUTES of wall
+# time (the cosine schedule runs over the time), starting from the shipped weights. One net at a
+# time, in the order of their gain so far. Checkpoints (resumable, --resume) and logs in WORKDIR;
+# each net's EMA export is WORKDIR/NET.safetensors and its weights.toml entry ends its .log.
+#   bash benchmarks/train_all.sh WORKDIR MINUTES
+# Environment: PHOTOS (a gather_photos.py folder; default WORKDIR/photos, built when absent),
+# DEVICE (auto), CROP (64), BATCH (8), CKMIN (checkpoint every N minutes; 5), NETS (the list to
+# train; default "atrous mlfa srn golf r2d4"). On a CPU run it with OMP_NUM_THREADS=1 beside
+# other work; CI runs it with MINUTES=0.02 on a few photographs.
+# The frame selector (fsm) is not trained here: it needs labelled frames (vdeblur synth --partial).
 set -euo pipefail
-W=${1:?usage: train_all.sh WORKDIR [STEPS_SCALE]}
-S=${2:-1}
+W=${1:?usage: train_all.sh WORKDIR MINUTES}
+M=${2:?usage: train_all.sh WORKDIR MINUTES}
+P=${PHOTOS:-$W/photos}
+DEVICE=${DEVICE:-auto}
+CROP=${CROP:-64}
+BATCH=${BATCH:-8}
+CKMIN=${CKMIN:-5}
+NETS=${NETS:-atrous mlfa srn golf r2d4}
+F=vdeblur/weights/files
 mkdir -p "$W"
-python benchmarks/skimage_stills.py "$W/stills"
-SYNTH="--frames-per-still 40 --size 320x240 --motion 1 --linearize --seed 6"
-[ -d "$W/deblur" ] || vdeblur synth "$W/stills" -o "$W/deblur" $SYNTH
-[ -d "$W/partial" ] || vdeblur synth "$W/stills" -o "$W/partial" --partial $SYNTH
-for n in low moderate severe; do
-  [ -d "$W/noisy-$n" ] || vdeblur synth "$W/stills" -o "$W/noisy-$n" --noise "$n" $SYNTH
+[ -d "$P/train" ] || python benchmarks/gather_photos.py "$P"
+T="vdeblur train --dataset photos --data $P --device $DEVICE --crop $CROP --batch $BATCH --checkpoint-minutes $CKMIN --json"
+run() {  # NAME ARGS...: resumes its checkpoint when one is there
+  local n=$1; shift
+  local r=""; [ -f "$W/$n.ck" ] && r="--resume"
+  $T "$@" --checkpoint "$W/$n.ck" $r -o "$W/$n.safetensors" > "$W/$n.log"
+}
+for net in $NETS; do
+  case $net in
+    atrous) run atrous -m atrous --minutes "$M" --lr 3e-4 --init $F/atrous-small.safetensors ;;
+    mlfa) run mlfa -m mlfa --minutes "$M" --lr 3e-4 --init $F/mlfa-small.safetensors ;;
+    srn) run srn -m srn --minutes "$M" --lr 5e-4 --init $F/srn-small.safetensors ;;
+    golf) run golf -m golf --minutes "$M" --lr 3e-4 --init $F/golf-small.safetensors ;;  # F and G together
+    r2d4) run r2d4 -m r2d4 --noise none,low,moderate,severe --minutes "$M" --lr 3e-4 --init $F/r2d4-small.safetensors ;;
+    *) echo "unknown net $net" >&2; exit 2 ;;
+  esac
 done
-steps() { echo $(( $1 * S )); }
-T="vdeblur train --data $W/deblur --val-every 1000 --json"
-vdeblur train --data "$W/partial" --val-every 500 --json -m fsm --steps "$(steps 1500)" --batch 8 --crop 256 --lr 1e-3 -o "$W/fsm-small.safetensors" > "$W/fsm.log"
-$T -m srn --steps "$(steps 16000)" --batch 8 --crop 64 --lr 1e-3 -o "$W/srn-small.safetensors" > "$W/srn.log"
-$T -m atrous --steps "$(steps 7000)" --batch 8 --crop 64 --lr 5e-4 -o "$W/atrous-small.safetensors" > "$W/atrous.log"
-$T -m mlfa --steps "$(steps 2000)" --batch 8 --crop 64 --lr 5e-4 --init "stage1=$W/atrous-small.safetensors" --freeze stage1 -o "$W/mlfa-small.safetensors" > "$W/mlfa.log"
-$T -m deblurnet --steps "$(steps 8000)" --batch 8 --crop 64 --lr 1e-3 -o "$W/deblurnet-small.safetensors" > "$W/deblurnet.log"
-$T -m golf --stage f --steps "$(steps 3000)" --batch 8 --crop 64 --lr 1e-3 -o "$W/golf-f.safetensors" > "$W/golf-f.log"
-$T -m golf --stage g --init "$W/golf-f.safetensors" --steps "$(steps 1000)" --batch 8 --crop 64 --lr 1e-3 -o "$W/golf-small.safetensors" > "$W/golf-g.log"
-$T -m r2d4 --noise none,low,moderate,severe --steps "$(steps 1200)" --batch 8 --crop 64 --lr 5e-4 -o "$W/r2d4-small.safetensors" > "$W/r2d4.log"
 echo "weights and logs (each ends with its weights.toml entry) in $W"

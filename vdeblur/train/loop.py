@@ -8,6 +8,22 @@ has ``noisy/`` frames, or ``noise`` adds R2-D4's Poisson-Gaussian noise (Eq. 1, 
 sample) on the fly; the denoised target is then the clean blurred frame. The VGG perceptual terms
 of the papers need ImageNet weights that cannot be downloaded here and are not used.
 
+Data: a dataset of (blurred, sharp) frames (:class:`Pairs`), or photographs
+(:class:`vdeblur.data.online.Photos`), from which :class:`vdeblur.data.online.OnlineDegrader` makes
+new crops and new degradations on the training device at every step (camera shake, moving
+objects, defocus, noise, compression); validation then uses a fixed set of samples made the same
+way from the validation photographs.
+
+Schedule: ``steps`` steps, or with ``minutes`` > 0 a wall-clock budget: the cosine schedule runs
+over the elapsed time (after a linear warm-up over its first 2 %), so a run fits the time it is
+given on any hardware. An exponential moving average (EMA) of the weights (``ema`` decay) is what
+validation scores and what is exported. A checkpoint (weights, EMA, Adam's moments in
+safetensors; step, elapsed time and config in JSON) is written every ``checkpoint_minutes`` of
+wall time (or every ``val_every`` steps), with the EMA weights beside it as an fp16 file and a
+weights.toml entry (``CKPT.ema.safetensors``, ``CKPT.ema.toml``) that ``vdeblur bench`` can use
+through VDEBLUR_WEIGHTS_TOML while the run goes on. A damaged checkpoint, or one of another
+network, is a WeightsError (one line, exit 5) on ``--resume``.
+
 Stage-wise training: ``init`` fills part of the network from a safetensors file
 (``PREFIX=FILE``, e.g. ``stage1=atrous.safetensors`` for mlfa, whose stage 1 is the atrous network,
 atrous-mlfa Section 3) and ``freeze`` holds parameters under a prefix fixed. Golf follows its paper
@@ -33,7 +49,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vdeblur.errors import InputError, UsageError
+from vdeblur.errors import InputError, UsageError, WeightsError
 
 
 @dataclass
@@ -53,6 +69,10 @@ class TrainConfig:
     stage: str = ""  # golf: "f" or "g"
     init: tuple[str, ...] = ()  # "FILE" or "PREFIX=FILE"
     freeze: tuple[str, ...] = ()  # parameter-name prefixes held fixed
+    minutes: float = 0.0  # > 0: a wall-clock budget (the schedule runs over time; steps ignored)
+    ema: float = 0.999  # decay of the exported weights' moving average (0: no EMA)
+    checkpoint_minutes: float = 5.0  # minutes mode: checkpoint and validate this often
+    max_blur: float = 24.0  # photos: the longest blur over an exposure, in output pixels
 
 
 class Pairs:
@@ -154,11 +174,13 @@ def _forward(method: Any, x: torch.Tensor, cfg: TrainConfig) -> tuple[list[torch
     return [out], None
 
 
-def _apply_init(net: torch.nn.Module, specs: tuple[str, ...]) -> None:
-    """Load ``FILE`` or ``PREFIX=FILE`` (safetensors) into ``net``; every tensor must fit."""
+def _apply_init(net: torch.nn.Module, specs: tuple[str, ...]) -> set[str]:
+    """Load ``FILE`` or ``PREFIX=FILE`` (safetensors) into ``net``; every tensor must fit.
+    Returns the names of the tensors loaded."""
     from vdeblur.weights.store import load_state_dict
 
     own = net.state_dict()
+    loaded: set[str] = set()
     for spec in specs:
         prefix, _, path = spec.rpartition("=")
         state = {(f"{prefix}." if prefix else "") + k: v for k, v in load_state_dict(path).items()}
@@ -167,6 +189,8 @@ def _apply_init(net: torch.nn.Module, specs: tuple[str, ...]) -> None:
             raise UsageError(f"--init {spec}: {len(bad)} of {len(state)} tensors do not fit the network "
                              f"(first: {bad[:1]})")
         net.load_state_dict(state, strict=False)
+        loaded |= set(state)
+    return loaded
 
 
 def _trainable(net: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Parameter]:
@@ -194,9 +218,15 @@ def _trainable(net: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Paramete
     return params
 
 
-def _set_cosine_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, step: int) -> float:
-    """Cosine schedule from ``cfg.lr`` at step 0 to 0 at ``cfg.steps``; returns the step's rate."""
-    lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
+def _set_cosine_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, step: int,
+                   progress: float | None = None) -> float:
+    """Cosine schedule from ``cfg.lr`` at step 0 to 0 at ``cfg.steps`` (or over ``progress``, the
+    share of the time budget spent, after a linear warm-up over its first 2 %); returns the rate."""
+    if progress is None:
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, cfg.steps)))
+    else:
+        p = min(max(progress, 0.0), 1.0)
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * p)) * min(1.0, (p + 1e-3) / 0.02)
     for g in opt.param_groups:
         g["lr"] = lr
     return lr
@@ -206,43 +236,146 @@ def _opt_params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
     return [p for g in opt.param_groups for p in g["params"]]
 
 
-def save_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
-    """Weights and Adam's moments in safetensors, step and config in JSON beside it (no pickle)."""
+class EMA:
+    """Exponential moving average of a network's state (floats averaged, the rest copied); the
+    decay ramps up as (1 + n) / (10 + n) so early averages are not dominated by the start."""
+
+    def __init__(self, net: torch.nn.Module, decay: float, state: dict[str, torch.Tensor] | None = None):
+        self.decay, self.n = decay, 0
+        own = net.state_dict()
+        self.state = {k: (state[k] if state is not None and k in state else v).detach().clone().to(v.device)
+                      for k, v in own.items()}
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        self.n += 1
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        for k, v in net.state_dict().items():
+            e = self.state[k]
+            if e.is_floating_point():
+                e.lerp_(v.detach(), 1 - d)  # exact for a frozen tensor (a + w (b - a) with b == a)
+            else:
+                e.copy_(v)
+
+
+def _swap_in(net: torch.nn.Module, ema: EMA | None) -> dict[str, torch.Tensor] | None:
+    """Load the EMA weights into ``net``; returns the live weights to put back (or None)."""
+    if ema is None or ema.decay <= 0:
+        return None
+    live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(ema.state)
+    return live
+
+
+def save_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
+                    ema: EMA | None = None, extra: dict | None = None) -> None:
+    """Weights, EMA and Adam's moments in safetensors, step and config in JSON beside it (no
+    pickle); with an EMA, also its fp16 export and weights.toml entry (CKPT.ema.safetensors/.toml)."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in method.net.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state.items()})
     for i, p in enumerate(_opt_params(opt)):
         st = opt.state.get(p, {})
         for key in ("exp_avg", "exp_avg_sq"):
             if key in st:
                 tensors[f"opt.{i}.{key}"] = st[key].detach().cpu().contiguous()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     save_file(tensors, tmp)
     os.replace(tmp, path)
-    with open(path + ".json", "w") as fh:
-        json.dump({"step": step, "config": asdict(cfg)}, fh)
+    meta = {"step": step, "config": asdict(cfg), **(extra or {})}
+    with open(path + ".json.tmp", "w") as fh:
+        json.dump(meta, fh)
+    os.replace(path + ".json.tmp", path + ".json")
+    if ema is not None and ema.decay > 0 and cfg.method != "fsm":
+        holder = _Holder(method.net)
+        live = _swap_in(method.net, ema)
+        try:
+            base = path + ".ema.safetensors"
+            entry = export(holder, base, name=f"{cfg.method}-{cfg.variant}", method_name=cfg.method,
+                           variant=cfg.variant, data="checkpoint", recipe=f"step {step}", good_for="checkpoint")
+        finally:
+            if live is not None:
+                method.net.load_state_dict(live)
+        with open(path + ".ema.toml", "w") as fh:
+            fh.write(entry.replace('file = "files/', 'file = "'))
 
 
-def load_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer) -> int:
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def load_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer,
+                    cfg: TrainConfig | None = None) -> tuple[int, dict, dict[str, torch.Tensor] | None]:
+    """(step, JSON metadata, EMA state or None) from a checkpoint, loaded into ``method`` and
+    ``opt``. A missing, damaged or mismatched checkpoint is one WeightsError line (exit 5)."""
     from safetensors.torch import load_file
 
+    if not os.path.isfile(path):
+        raise WeightsError(f"cannot resume: checkpoint {path} does not exist")
     try:
         tensors = load_file(path)
-        meta = json.load(open(path + ".json"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot resume from {path}: {e}") from None
-    method.net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    step = int(meta["step"])
+    except Exception as e:  # noqa: BLE001 - SafetensorError and friends: a damaged file
+        raise WeightsError(f"cannot resume from {path}: not a readable safetensors checkpoint "
+                           f"({_first_line(e)})") from None
+    try:
+        with open(path + ".json") as fh:
+            meta = json.load(fh)
+        step = int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"cannot resume from {path}: its {os.path.basename(path)}.json is missing or "
+                           f"damaged ({_first_line(e)})") from None
+    old = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    if cfg is not None and old and (old.get("method"), old.get("variant")) != (cfg.method, cfg.variant):
+        raise WeightsError(f"cannot resume from {path}: it is a checkpoint of {old.get('method')}-"
+                           f"{old.get('variant')}, not {cfg.method}-{cfg.variant}")
+    own = method.net.state_dict()
+
+    def check(prefix: str) -> dict[str, torch.Tensor]:
+        got = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        missing = [k for k in own if k not in got]
+        extra = [k for k in got if k not in own]
+        shape = [k for k in own if k in got and got[k].shape != own[k].shape]
+        if missing or extra or shape:
+            first = (missing or extra or shape)[0]
+            raise WeightsError(f"cannot resume from {path}: it does not fit {type(method.net).__name__} "
+                               f"({len(missing)} tensors missing, {len(extra)} unexpected, {len(shape)} of "
+                               f"another shape; first: {first})")
+        return got
+
+    method.net.load_state_dict(check("model."))
+    ema = check("ema.") if any(k.startswith("ema.") for k in tensors) else None
     for i, p in enumerate(_opt_params(opt)):
         if f"opt.{i}.exp_avg" in tensors:
-            opt.state[p] = {"step": torch.tensor(float(step)), "exp_avg": tensors[f"opt.{i}.exp_avg"].to(p.device),
-                            "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(p.device)}
-    return step
+            m, v = tensors[f"opt.{i}.exp_avg"], tensors.get(f"opt.{i}.exp_avg_sq")
+            if v is None or m.shape != p.shape or v.shape != p.shape:
+                raise WeightsError(f"cannot resume from {path}: its optimiser state does not fit the "
+                                   f"trainable parameters (--freeze or --stage changed?)")
+            opt.state[p] = {"step": torch.tensor(float(step)), "exp_avg": m.to(p.device), "exp_avg_sq": v.to(p.device)}
+    return step, meta, ema
+
+
+def _online(cfg: TrainConfig, photos: Any, method: Any, device: torch.device, crop: int,
+            seed: int, pool: int = 64) -> Any:
+    from vdeblur.data.online import DegradeConfig, OnlineDegrader, PhotoPool
+
+    frames = method.past + method.future + 1
+    if cfg.method == "golf":
+        frames = 1
+    dc = DegradeConfig(crop=crop, frames=frames, current=method.past if frames > 1 else 0,
+                       noise=_noise_levels(cfg.noise), max_blur=cfg.max_blur)
+    return OnlineDegrader(PhotoPool(photos.paths, device, size=pool, rng=np.random.default_rng(seed)), dc)
 
 
 def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: str | None = None,
           resume: bool = False, on_step: Callable[[dict], None] = lambda d: None) -> Any:
-    """Train ``cfg.method`` from a fresh random init (or the checkpoint); returns the method."""
+    """Train ``cfg.method`` from a fresh random init (or the checkpoint); returns the method, with
+    the EMA weights when ``cfg.ema`` > 0. ``train_set`` / ``val_set``: datasets, or
+    :class:`vdeblur.data.online.Photos` (pairs made on the fly)."""
+    from vdeblur.data.online import Photos
     from vdeblur.engine.device import resolve_device
     from vdeblur.engine.precision import autocast, check_precision
     from vdeblur.methods.neural import make_untrained
@@ -250,6 +383,8 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
     check_precision(cfg.precision)
     if cfg.stage and not (cfg.method == "golf" and cfg.stage in ("f", "g")):
         raise UsageError(f"--stage {cfg.stage!r}: only golf has stages (f, then g)")
+    if not 0 <= cfg.ema < 1:
+        raise UsageError(f"--ema {cfg.ema}: need 0 <= decay < 1")
     torch.manual_seed(cfg.seed)
     method, _ = make_untrained(cfg.method, cfg.variant)
     device = resolve_device(cfg.device)
@@ -261,14 +396,31 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
             method.net.g.tail.weight.zero_()
     method = method.to(device, memory_format=torch.channels_last).train()
     opt = torch.optim.Adam(_trainable(method.net, cfg), lr=cfg.lr)
-    start = load_checkpoint(checkpoint, method, opt) if resume and checkpoint else 0
-    data = Pairs(train_set, method.past, method.future, cfg.noise)
-    rng = np.random.default_rng(cfg.seed + start)
+    start, meta, ema_state = 0, {}, None
+    if resume and checkpoint:
+        start, meta, ema_state = load_checkpoint(checkpoint, method, opt, cfg)
+    ema = EMA(method.net, cfg.ema, ema_state) if cfg.ema > 0 else None
     multiple = method.pad_multiple
     crop = max(multiple, cfg.crop - cfg.crop % multiple)
-    t0 = time.perf_counter()
-    for step in range(start, cfg.steps):
-        lr = _set_cosine_lr(opt, cfg, step)
+    online = isinstance(train_set, Photos)
+    data = _online(cfg, train_set, method, device, crop, cfg.seed + start) if online else \
+        Pairs(train_set, method.past, method.future, cfg.noise)
+    val_batch = None
+    if isinstance(val_set, Photos):  # a fixed set of validation samples, made once
+        vd = _online(cfg, val_set, method, device, crop, 1234, pool=len(val_set.paths))
+        val_batch = vd.sample(np.random.default_rng(1234), max(cfg.val_frames, 32))
+    rng = np.random.default_rng(cfg.seed + start)
+    elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
+    budget = cfg.minutes * 60
+    history: list[dict] = list(meta.get("val", [])) if isinstance(meta.get("val"), list) else []
+    t0 = last_ck = time.perf_counter()
+    step = start
+    done = (step >= cfg.steps) if budget <= 0 else elapsed0 >= budget
+    while not done:
+        now = time.perf_counter()
+        elapsed = elapsed0 + now - t0
+        per_step = (now - t0) / max(1, step - start)
+        lr = _set_cosine_lr(opt, cfg, step, elapsed / budget if budget > 0 else None)
         b = {k: v.to(device) for k, v in data.sample(rng, cfg.batch, crop).items()}
         with autocast(device, cfg.precision):
             outs, denoised = _forward(method, b["x"], cfg)
@@ -278,15 +430,68 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        info: dict[str, Any] = {"step": step + 1, "loss": loss.item(), "lr": lr,
-                                "s_per_step": (time.perf_counter() - t0) / (step + 1 - start)}
-        if val_set is not None and ((step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps):
-            info["val_psnr"], info["val_psnr_input"] = validate(method, val_set, cfg, device)
-            method.train()
-        if checkpoint and ((step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(checkpoint, method, opt, step + 1, cfg)
+        if ema is not None:
+            ema.update(method.net)
+        step += 1
+        now = time.perf_counter()
+        elapsed = elapsed0 + now - t0
+        secs = now - t0
+        info: dict[str, Any] = {"step": step, "loss": loss.item(), "lr": lr,
+                                "s_per_step": secs / (step - start),
+                                "samples_per_s": cfg.batch * (step - start) / max(secs, 1e-9)}
+        if budget > 0:
+            info["elapsed_s"] = round(elapsed, 1)
+            done = elapsed + max(per_step, secs / (step - start)) >= budget  # the next would overrun
+            due = now - last_ck >= cfg.checkpoint_minutes * 60 or done
+        else:
+            done = step >= cfg.steps
+            due = step % cfg.val_every == 0 or done
+        if due:
+            last_ck = now
+            live = _swap_in(method.net, ema)
+            try:
+                if val_batch is not None:
+                    info["val_psnr"], info["val_psnr_input"] = validate_batch(method, val_batch, cfg)
+                elif val_set is not None:
+                    info["val_psnr"], info["val_psnr_input"] = validate(method, val_set, cfg, device)
+            finally:
+                if live is not None:
+                    method.net.load_state_dict(live)
+                method.train()
+            if "val_psnr" in info:
+                history.append({"step": step, "elapsed_s": round(elapsed, 1), "val_psnr": info["val_psnr"],
+                                "val_psnr_input": info["val_psnr_input"]})
+            if checkpoint:
+                save_checkpoint(checkpoint, method, opt, step, cfg, ema,
+                                {"elapsed_s": elapsed, "samples_per_s": info["samples_per_s"], "val": history})
         on_step(info)
+    if ema is not None:
+        method.net.load_state_dict(ema.state)
     return method.eval()
+
+
+@torch.no_grad()
+def validate_batch(method: Any, batch: dict[str, torch.Tensor], cfg: TrainConfig, chunk: int = 8) -> tuple[float, float]:
+    """Mean PSNR (dB, 8-bit rounded) of restored and input current frames over a fixed batch of
+    samples (samples whose input equals the target are left out of the input's mean)."""
+    from vdeblur.engine.pipeline import mean_finite
+
+    method.eval()
+    x, y = batch["x"], batch["y"]
+    cur = x.shape[1] - 1 if cfg.method == "r2d4" else method.past if x.shape[1] > 1 else 0
+
+    def db(a: torch.Tensor, b: torch.Tensor) -> list[float]:
+        mse = ((torch.round(a.clamp(0, 1) * 255) - torch.round(b * 255)) ** 2).flatten(1).mean(1)
+        return [float("inf") if m == 0 else 10 * math.log10(255**2 / m) for m in mse.tolist()]
+
+    outs, ins = [], []
+    for i in range(0, x.shape[0], chunk):
+        xb, yb = x[i : i + chunk], y[i : i + chunk]
+        restored, _ = _forward(method, xb, cfg)
+        outs += db(restored[-1].float(), yb)
+        ins += db(xb[:, cur], yb)
+    both = mean_finite(outs), mean_finite(ins)
+    return tuple(float("nan") if m is None else m for m in both)  # type: ignore[return-value]
 
 
 def validate(method: Any, val_set: Any, cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
@@ -346,7 +551,7 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
     device = resolve_device(cfg.device)
     holder = _Holder(DeblurNetFSM(**FSM_VARIANTS[cfg.variant]).to(device, memory_format=torch.channels_last))
     opt = torch.optim.Adam(holder.net.parameters(), lr=cfg.lr)
-    start = load_checkpoint(checkpoint, holder, opt) if resume and checkpoint else 0
+    start = load_checkpoint(checkpoint, holder, opt, cfg)[0] if resume and checkpoint else 0
     frames, labels = _labelled(train_set)
     by_label = [np.flatnonzero(labels == k) for k in (0, 1)]
     if not len(by_label[0]) or not len(by_label[1]):
