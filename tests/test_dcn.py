@@ -303,3 +303,24 @@ def test_dcnv2pack_bad_feat():
         pack(torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 9))
     with pytest.raises(ValueError, match="channels"):
         pack(torch.randn(1, 4, 8, 8), torch.randn(1, 5, 8, 8))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("h,w", [(540, 960), pytest.param(1080, 1920, marks=pytest.mark.slow)])
+def test_half_precision_autocast_samples_at_fp32_positions(impl, dtype, h, w):
+    """Under autocast the features and offsets arrive in fp16/bf16; the sampling positions must
+    still be those of fp32 (bf16 has 8 bits of mantissa: x = 960 + 0.4 would become 960). The
+    reference is fp32 on the very same (rounded) inputs, so only the output's rounding may differ."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand(1, 2, h, w, generator=g).to(dtype)  # noise: a shift of a pixel changes everything
+    off = ((torch.rand(1, 18, h, w, generator=g) * 6 - 3)).to(dtype)  # +-3 px
+    mask = torch.rand(1, 9, h, w, generator=g).to(dtype)
+    wt = torch.randn(2, 2, 3, 3, generator=g)
+    ref = impl(x.float(), off.float(), wt, None, 1, 1, 1, mask.float())
+    with torch.autocast("cpu", dtype=dtype):
+        got = impl(x, off, wt, None, 1, 1, 1, mask)
+    assert got.dtype == dtype
+    err = (got.float() - ref).abs()
+    scale = ref.abs().max()
+    assert err.max() <= 0.02 * scale, (err.max().item(), err.mean().item(), scale.item())

@@ -138,11 +138,31 @@ def deform_conv2d_pytorch(
 
     All ``K`` taps of all offset groups are sampled with one ``F.grid_sample`` call (bilinear,
     zeros padding, ``align_corners=False`` with the pixel coordinates normalised so that integer
-    positions hit pixel centres), then contracted with the weight by one batched matmul.
+    positions hit pixel centres), then contracted with the weight by one batched matmul. The
+    positions are built, and the features sampled, in fp32 even under autocast or for fp16/bf16
+    inputs (fp64 inputs stay fp64); the output has the input's dtype.
     """
     (sh, sw), (ph, pw), (dh, dw), groups, og, (ho, wo) = _check(
         input, offset, weight, bias, stride, padding, dilation, mask
     )
+    # Sampling positions are built and sampled in fp32 (fp64 stays fp64): in fp16 a position near
+    # x = 960 is off by up to 0.3 px and in bf16 by up to 4 px, so under autocast the features
+    # would be aligned to the wrong place with no error. Autocast is switched off for the whole
+    # op, as torchvision's autocast wrapper does; the result has the input's dtype.
+    out_dtype = input.dtype
+    cdtype = torch.float64 if input.dtype == torch.float64 else torch.float32
+    with torch.autocast(input.device.type, enabled=False):
+        out = _deform_conv2d_exact(
+            input.to(cdtype), offset.to(cdtype), weight.to(cdtype),
+            None if bias is None else bias.to(cdtype),
+            (sh, sw), (ph, pw), (dh, dw), groups, og, (ho, wo),
+            None if mask is None else mask.to(cdtype),
+        )
+    return out.to(out_dtype)
+
+
+def _deform_conv2d_exact(input, offset, weight, bias, stride, padding, dilation, groups, og, out_size, mask):
+    (sh, sw), (ph, pw), (dh, dw), (ho, wo) = stride, padding, dilation, out_size
     b, c_in, h, w = input.shape
     c_out, _, kh, kw = weight.shape
     k = kh * kw
@@ -151,25 +171,25 @@ def deform_conv2d_pytorch(
 
     # Regular sampling grid p + p_k in grid_sample's normalised coordinates; with
     # align_corners=False pixel position x maps to (2x + 1) / W - 1, i.e. x * (2/W) + (1/W - 1).
+    # Python scalars only: no host-to-device copy in the forward.
     sx, sy = 2.0 / w, 2.0 / h
     xs = torch.arange(wo, device=device, dtype=dtype) * sw - pw
     ys = torch.arange(ho, device=device, dtype=dtype) * sh - ph
     kx = (torch.arange(kw, device=device, dtype=dtype) * dw).repeat(kh)  # [K], tap k = i*kw + j
     ky = (torch.arange(kh, device=device, dtype=dtype) * dh).repeat_interleave(kw)  # [K]
-    base_x = ((kx[:, None] + xs[None, :]) * sx + (0.5 * sx - 1.0))[:, None, :].expand(k, ho, wo)
-    base_y = ((ky[:, None] + ys[None, :]) * sy + (0.5 * sy - 1.0))[:, :, None].expand(k, ho, wo)
-    base = torch.stack((base_x, base_y), dim=-1)  # [K, Ho, Wo, 2] as (x, y)
-    scale = torch.tensor([sx, sy], device=device, dtype=dtype)
+    base_x = ((kx[:, None] + xs[None, :]) * sx + (0.5 * sx - 1.0))[:, None, :]  # [K, 1, Wo]
+    base_y = ((ky[:, None] + ys[None, :]) * sy + (0.5 * sy - 1.0))[:, :, None]  # [K, Ho, 1]
 
-    off = offset.to(dtype).reshape(b, og, k, 2, ho, wo)  # (dy, dx) pairs
-    off_xy = torch.stack((off[:, :, :, 1], off[:, :, :, 0]), dim=-1)  # [B, G, K, Ho, Wo, 2]
-    grid = torch.addcmul(base, off_xy, scale).view(b * og, k * ho, wo, 2)
+    off = offset.reshape(b, og, k, 2, ho, wo)  # (dy, dx) pairs
+    gx = torch.add(base_x, off[:, :, :, 1], alpha=sx)  # [B, G, K, Ho, Wo]
+    gy = torch.add(base_y, off[:, :, :, 0], alpha=sy)
+    grid = torch.stack((gx, gy), dim=-1).view(b * og, k * ho, wo, 2)
 
     x = input.reshape(b * og, cg, h, w)
     cols = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     cols = cols.view(b, og, cg, k, ho * wo)
     if mask is not None:
-        m = mask.to(dtype).reshape(b, og, 1, k, ho * wo)
+        m = mask.reshape(b, og, 1, k, ho * wo)
         # in place (saves a copy of the largest tensor) unless autograd needs cols for m's gradient
         cols = cols * m if _needs_grad(m) else cols.mul_(m)
     # [B, C_in, K, L] -> [B, groups, (C_in/groups)*K, L]; weight -> [groups, C_out/groups, (C_in/groups)*K]
@@ -198,11 +218,17 @@ def deform_conv2d(
     torchvision's kernel when ``torchvision.ops`` imports, else :func:`deform_conv2d_pytorch`.
     """
     st, pa, di, *_ = _check(input, offset, weight, bias, stride, padding, dilation, mask)
-    if _tv_ops is not None:
-        return _tv_ops.deform_conv2d(
-            input, offset, weight, bias=bias, stride=st, padding=pa, dilation=di, mask=mask
+    if _tv_ops is None:
+        return deform_conv2d_pytorch(input, offset, weight, bias, st, pa, di, mask)
+    # positions in fp32 whatever the autocast or input dtype (see deform_conv2d_pytorch)
+    cdtype = torch.float64 if input.dtype == torch.float64 else torch.float32
+    with torch.autocast(input.device.type, enabled=False):
+        out = _tv_ops.deform_conv2d(
+            input.to(cdtype), offset.to(cdtype), weight.to(cdtype),
+            bias=None if bias is None else bias.to(cdtype), stride=st, padding=pa, dilation=di,
+            mask=None if mask is None else mask.to(cdtype),
         )
-    return deform_conv2d_pytorch(input, offset, weight, bias, st, pa, di, mask)
+    return out.to(input.dtype)
 
 
 class ModulatedDeformConv2d(nn.Module):
