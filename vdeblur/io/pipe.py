@@ -217,6 +217,9 @@ class PipeWriter(VideoWriter):
     def name(self) -> str:
         return self.final
 
+    container_name = "the NUT pipe to ffmpeg"
+    keeps_ts = "--io pyav with an .mkv output keeps the timestamps as they are"
+
     def commit(self) -> None:
         try:
             super().commit()  # flush the NUT muxer

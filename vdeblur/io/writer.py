@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import stat
 import sys
 import tempfile
 from typing import Any, BinaryIO, NoReturn
@@ -46,6 +48,7 @@ def default_pix_fmt(info: VideoInfo, codec: str, *, high_depth: bool = False) ->
     return supported[0]
 
 
+AVFMT_TS_NONSTRICT = 0x20000  # the container takes equal timestamps (Matroska, WebM)
 NEGATIVE_TS_EXTS = {".mkv", ".webm", ".mp4", ".mov", ".m4v"}
 NEGATIVE_TS_FORMATS = {"matroska", "webm", "mp4", "mov"}
 
@@ -73,15 +76,93 @@ def is_high_depth(pix_fmt: str) -> bool:
 
 
 def temp_path_for(out: str) -> str:
-    """A hidden temporary name beside ``out`` with the same extension (so the format is guessed)."""
+    """A hidden temporary name beside ``out`` with the same extension (so the format is guessed):
+    ``.STEM.HOST-PID-XXXXXXXX.vdeblur-partial.EXT``, created with the mode ``out`` will have.
+
+    Partials of ``out`` that a killed run of this host left behind (their process is gone) are
+    removed first; a live run's partial is never touched.
+    """
     d, base = os.path.split(os.path.abspath(out))
     stem, ext = os.path.splitext(base)
+    gone = remove_stale_partials(out)
+    if gone:
+        print(f"vdeblur: removed {len(gone)} partial file(s) of an interrupted run to {out}", file=sys.stderr)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".vdeblur-partial{ext}", dir=d)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{_host_tag()}-{os.getpid()}-",
+                                   suffix=f".vdeblur-partial{ext}", dir=d)
     except OSError as e:
         raise OutputError(f"cannot write in {d}: {e.strerror or e}") from e
-    os.close(fd)
+    try:
+        os.fchmod(fd, output_mode(out))  # mkstemp's 0600 would survive the rename
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return tmp
+
+
+def output_mode(out: str) -> int:
+    """The mode a plain ``open(out, "w")`` gives: an existing file's own, else 0666 less the umask."""
+    try:
+        st = os.stat(out)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's process
+        return True
+    return True
+
+
+def remove_stale_partials(out: str) -> list[str]:
+    """Remove the partial files of ``out`` whose run (on this host) is gone; returns their paths."""
+    d, base = os.path.split(os.path.abspath(out))
+    stem, ext = os.path.splitext(base)
+    prefix, suffix = f".{stem}.{_host_tag()}-", f".vdeblur-partial{ext}"
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) <= len(prefix) + len(suffix):
+            continue
+        pid = name[len(prefix):-len(suffix)].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        path = os.path.join(d, name)
+        try:
+            os.remove(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 class VideoWriter:
@@ -122,6 +203,11 @@ class VideoWriter:
         self.stream: Any = None
         self.stream_map: dict[int, Any] = {}
         self.frames_written = 0
+        # containers that need strictly increasing timestamps (mp4, mov, nut; not Matroska): a
+        # timestamp repeated (valid in Matroska) is moved one tick later, as ffmpeg's muxer does
+        self.strict_ts = False
+        self.retimed = 0  # frames (or packets) moved
+        self._last_ts: int | None = None
         self._pending: list[Any] = []  # packets that arrived before the first frame opened the file
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -158,6 +244,7 @@ class VideoWriter:
             self._remove_tmp()
             raise OutputError(f"cannot write {self.name}: {e}") from e
         self.container = c
+        self.strict_ts = not (c.format.flags & AVFMT_TS_NONSTRICT)
         opts: dict[str, str] = {}
         if self.video_template is not None:
             try:
@@ -248,7 +335,7 @@ class VideoWriter:
                                   source_rgb=None if planar_equivalent(src.format.name) else frame.rgb())
         else:
             vf = encode_frame(self.pix_fmt, self.spec, restored=frame.rgb())
-        vf.pts = frame.pts
+        vf.pts = self._monotonic(frame.pts)
         vf.time_base = frame.time_base
         vf.pict_type = av.video.frame.PictureType.NONE
         try:
@@ -261,12 +348,41 @@ class VideoWriter:
     def write_video_packet(self, pkt: Any) -> None:
         """Copy one encoded packet of ``video_template``'s kind (remux mode: no encoder)."""
         self.open()
+        if pkt.dts is not None:
+            dts = self._monotonic(pkt.dts)
+            if dts != pkt.dts:
+                if pkt.pts is not None and pkt.pts < dts:
+                    pkt.pts = dts
+                pkt.dts = dts
         pkt.stream = self.stream
         try:
             self.container.mux(pkt)
         except av.error.FFmpegError as e:
             raise OutputError(f"copying the restored video into {self.name} failed: {e}") from e
         self.frames_written += 1
+
+    def _monotonic(self, ts: int | None) -> int | None:
+        """``ts``, or one tick after the last when the container needs increasing timestamps."""
+        if ts is None:
+            return ts
+        if self.strict_ts and self._last_ts is not None and ts <= self._last_ts:
+            ts = self._last_ts + 1
+            self.retimed += 1
+        self._last_ts = ts
+        return ts
+
+    def retimed_warning(self) -> str | None:
+        """One line for stderr when timestamps were moved, else None."""
+        if not self.retimed:
+            return None
+        return (f"{self.retimed} video frame(s) repeated the timestamp before them (valid in Matroska, not in "
+                f"{self.container_name}): moved 1 tick later each, as ffmpeg's muxer does; {self.keeps_ts}")
+
+    @property
+    def container_name(self) -> str:
+        return self.format or (os.path.splitext(self.name)[1].lstrip(".") or "this container")
+
+    keeps_ts = "an .mkv output or --format matroska keeps the timestamps as they are"
 
     def write_packet(self, item: CopyPacket) -> None:
         if self.container is None:
@@ -308,6 +424,9 @@ class VideoWriter:
                 self._remove_tmp()
                 raise OutputError(f"cannot move the result to {self.target}: {e.strerror or e}") from e
             self.tmp = None
+        note = self.retimed_warning()
+        if note:
+            print(f"vdeblur: warning: {note}", file=sys.stderr)
 
     def abort(self) -> None:
         """Drop everything written so far."""

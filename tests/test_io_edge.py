@@ -1,0 +1,58 @@
+"""Edge cases of the writer: repeated timestamps, file modes, stale partials, attachments,
+encoders that are not video encoders."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import pytest
+
+from media import read_video, write_video
+
+DUP_PTS = [0, 40, 40, 80, 120, 160]
+
+
+@pytest.fixture
+def dup_clip(tmp_path):
+    """A Matroska clip whose third frame repeats the second's timestamp (valid in Matroska)."""
+    path = tmp_path / "dup.mkv"
+    write_video(path, len(DUP_PTS), (64, 48), codec="ffv1", pts=DUP_PTS, time_base=Fraction(1, 1000))
+    with av.open(str(path)) as c:
+        assert [f.pts for f in c.decode(video=0)] == DUP_PTS
+    return path
+
+
+@pytest.mark.parametrize("io", ["pyav", "ffmpeg"])
+def test_repeated_timestamps_into_mp4_keep_every_frame(cli, dup_clip, tmp_path, io):
+    out = tmp_path / "out.mp4"
+    r = cli("run", dup_clip, "-o", out, "--method", "unsharp", "--select", "none", "--io", io)
+    assert r.exit_code == 0, r.output
+    assert out.exists()
+    times = read_video(out)["times"]
+    assert len(times) == len(DUP_PTS)
+    assert all(b > a for a, b in zip(times, times[1:]))
+    assert times == pytest.approx([p / 1000 for p in DUP_PTS], abs=0.0021)  # moved by a tick at most
+    if io == "pyav":  # (with --io ffmpeg, ffmpeg's own NUT muxer moves them, before vdeblur sees them)
+        assert "repeated the timestamp" in r.stderr and "1 video frame" in r.stderr
+
+
+def test_repeated_timestamps_stay_in_matroska(cli, dup_clip, tmp_path):
+    out = tmp_path / "out.mkv"
+    r = cli("run", dup_clip, "-o", out, "--method", "identity", "--select", "none")
+    assert r.exit_code == 0, r.output
+    assert read_video(out)["times"] == pytest.approx([p / 1000 for p in DUP_PTS], abs=1e-6)
+    assert "repeated the timestamp" not in r.stderr
+
+
+def test_repeated_timestamps_segmented_into_mp4(cli, tmp_path):
+    """Segments are joined by copying packets: the join moves a repeated timestamp too."""
+    pts = [0, 40, 80, 80, 120, 160, 200, 240, 280, 320]
+    src = tmp_path / "dup10.mkv"
+    write_video(src, len(pts), (64, 48), codec="ffv1", pts=pts, time_base=Fraction(1, 1000))
+    out = tmp_path / "out.mp4"
+    r = cli("run", src, "-o", out, "--method", "unsharp", "--select", "none", "--segment", "0.1")
+    assert r.exit_code == 0, r.output
+    times = read_video(out)["times"]
+    assert len(times) == len(pts) and all(b > a for a, b in zip(times, times[1:]))
+    assert "repeated the timestamp" in r.stderr
