@@ -56,3 +56,19 @@ def test_cluster_unreachable_is_a_usage_error(clips, cli, tmp_path):
     r = cli("run", clips / "short.mkv", "-o", tmp_path / "o.mkv", "--cluster", "127.0.0.1:1")
     assert r.exit_code == 2 and "cannot connect" in r.stderr
     assert not (tmp_path / "o.mkv").exists()
+
+
+def test_cluster_piece_equals_single_process(ray_head, clips, cli, tmp_path):  # noqa: F811
+    """--start/--frames on a cluster: the piece's segments as tasks give the local run's piece."""
+    common = ["-m", "unsharp", "--select", "none", "--segment", "0.4", "--crf", "0", "--start", "0.4",
+              "--frames", "30"]
+    a, b = tmp_path / "local.mp4", tmp_path / "ray.mp4"
+    r = cli("run", clips / "long.mp4", "-o", a, *common)
+    assert r.exit_code == 0, r.output
+    r = cli("run", clips / "long.mp4", "-o", b, "--cluster", ray_head, *common)
+    assert r.exit_code == 0, r.output
+    va, vb = read_video(a), read_video(b)
+    assert len(va["frames"]) == 30 and vb["times"] == va["times"] == pytest.approx([i / 25 for i in range(30)])
+    for x, y in zip(va["frames"], vb["frames"]):
+        assert np.array_equal(x, y)
+    assert vb["audio_packets"] == va["audio_packets"] > 0

@@ -33,7 +33,7 @@ def json_rows(r):
     return rows[:-1], rows[-1]["summary"]
 
 
-@pytest.mark.parametrize("segment", ["0", "0.4"])  # a piece is restored in one pass, whatever --segment says
+@pytest.mark.parametrize("segment", ["0", "0.4"])  # one pass, and segments
 def test_start_and_frames(gop, cli, tmp_path, segment):
     path, src = gop
     out = tmp_path / "piece.mp4"
@@ -124,7 +124,7 @@ def test_batch_pieces(gop, cli, tmp_path):
 @pytest.mark.parametrize("args", [
     ["--frames", "0"], ["--start", "-1"], ["--start", "abc"], ["--start", "1:75"], ["--start", "nan"],
     ["--start", "inf"], ["--start", "9"], ["--frames", "3", "--io", "ffmpeg"],
-    ["--frames", "3", "--cluster", "127.0.0.1:1"],
+    ["--start", "1:2:3:4"], ["--start", ""], ["--frames", "-2"],
 ])
 def test_bad_values_are_usage_errors(gop, cli, tmp_path, args):
     path, _ = gop
@@ -152,3 +152,43 @@ def test_piece_across_containers(cli, tmp_path, ext):
         assert np.array_equal(x, y)
     assert got["times"] == pytest.approx([i / 25 for i in range(5)], abs=2e-3)
     assert got["audio_packets"] > 0
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_segmented_piece_equals_one_pass(cli, tmp_path, every):
+    """A piece longer than --segment is cut into segments: the same frames, rows, reference
+    metrics and audio as one pass of the piece (the selector sees nothing before or after it)."""
+    import shutil
+
+    from vdeblur.data.synth import synth_clip
+
+    c = synth_clip(n_frames=70, height=48, width=64, seed=4)
+    d = tmp_path / "in"
+    d.mkdir()
+    blur = d / "blur.mp4"
+    write_video(blur, size=(64, 48), frames=c.blurred, audio=True, options={**GOP10, "crf": "0"})
+    sharp = tmp_path / "sharp.mkv"
+    write_video(sharp, size=(64, 48), frames=c.sharp, codec="ffv1", pix_fmt="yuv444p")
+    piece = ["--start", "0.44", "--frames", "41", "--crf", "0", "--select-every", every]
+    runs = {}
+    for seg in ("0", "0.4"):
+        out = tmp_path / f"o{seg}.mp4"
+        r = cli("run", blur, "-o", out, "-m", "unsharp", "--reference", sharp, "--segment", seg, *piece, "--json")
+        assert r.exit_code == 0, r.output
+        runs[seg] = json_rows(r), read_video(out), audio_span(out)
+    (one, s1), v1, a1 = runs["0"]
+    (cut, s2), v2, a2 = runs["0.4"]
+    keys = ("frame", "blur_score", "blurred", "restored", "psnr", "psnr_input")
+    assert [{k: x[k] for k in keys} for x in cut] == [{k: x[k] for k in keys} for x in one]
+    assert [x["pts"] for x in cut] == pytest.approx([x["pts"] for x in one], abs=1e-9)
+    assert len(one) == 41 and 0 < sum(x["restored"] for x in one) < 41 and s2["frames"] == 41
+    assert v2["times"] == pytest.approx(v1["times"], abs=1e-6) == [i / 25 for i in range(41)]
+    for x, y in zip(v1["frames"], v2["frames"]):
+        assert np.array_equal(x, y)
+    assert a2 == pytest.approx(a1, abs=1e-6) and v2["audio_packets"] == v1["audio_packets"]
+    # the batch result says the piece was cut
+    shutil.copy(blur, d / "again.mp4")
+    r = cli("run", d, "-o", tmp_path / "many", "-m", "unsharp", "--segment", "0.4", *piece, "--json")
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["segments"] for x in r.stdout.splitlines()] == [4, 4]
+    assert not [p for p in tmp_path.rglob(".*")]

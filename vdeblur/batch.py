@@ -151,12 +151,6 @@ def _finished(out: str, b: BatchOptions, force: bool) -> bool:
 
 
 def _wants_segments(inp: str, opts: RunOptions, b: BatchOptions) -> bool:
-    from vdeblur.restore import is_piece
-
-    if is_piece(opts):  # a piece (--start/--frames) is restored in one pass
-        if b.cluster:
-            raise UsageError("--start and --frames restore a piece in one pass: not with --cluster")
-        return False
     if opts.io != "pyav" or inp == "-":
         if b.cluster or b.resume:
             raise UsageError("--cluster and --resume need --io pyav and a file input")
@@ -168,7 +162,11 @@ def _wants_segments(inp: str, opts: RunOptions, b: BatchOptions) -> bool:
     from vdeblur.io.reader import VideoReader
 
     with VideoReader(inp, copy_streams=False) as r:
-        d = r.info.duration
+        d, rate = r.info.duration, float(r.info.rate or 25)
+    if opts.frames is not None:  # a piece (--start, --frames): its length
+        d = opts.frames / rate if d is None else min(opts.frames / rate, max(0.0, d - (opts.start or 0)))
+    elif d is not None and opts.start:
+        d = max(0.0, d - opts.start)
     return d is None or d > b.segment
 
 
@@ -185,11 +183,8 @@ def run_inputs(
     """Restore every pair; one FileResult each, in input order. Without ``keep_going`` the
     first failure is raised (after its FileResult is reported)."""
     from vdeblur.engine.cluster import make_executor
-    from vdeblur.restore import is_piece
     from vdeblur.segmented import SegmentedJob
 
-    if b.cluster and is_piece(opts):
-        raise UsageError("--start and --frames restore a piece in one pass: not with --cluster")
     results: list[FileResult] = []
 
     def report(res: FileResult) -> None:

@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 from vdeblur.engine.pipeline import FrameResult, Summary, SummaryAccumulator
@@ -38,7 +38,7 @@ from vdeblur.restore import RunOptions, check_damage, check_output_format, outpu
 RECURRENT_WARMUP = 5
 #: default segment length, seconds of video (a segment ends at the first keyframe after it)
 SEGMENT_SECONDS = 60.0
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 PART_FORMATS = ("mp4", "mov", "nut")  # the first that holds the codec; all keep the time base
 
 
@@ -128,6 +128,15 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
             metrics = _metrics(setup.device)
 
         _, after = context_frames(m, setup.selector)
+        if not seg.tail:  # the end of a piece: nothing after it is read, as in one pass of it
+            after = 0
+        shift = None
+        if opts.start:  # a piece: row times less its start, as OUT's (piece_items)
+            from vdeblur.io.segments import to_seconds
+
+            v = reader.video
+            lo = (v.start_time * v.time_base if v.start_time is not None else 0) + to_seconds(opts.start)
+            shift = float(round(lo / info.time_base) * info.time_base)
         # restored: the method's own warm-up and the segment; the rest of the context is only seen
         first_restored, end_restored = max(0, seg.warm - warmup_frames(m)), seg.warm + seg.frames
 
@@ -135,8 +144,10 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
             n = 0
             for f, keep in segment_frames(reader, seg, after=after):
                 if keep:
-                    written[f.index] = seg.first + n
+                    written[f.index] = seg.first - seg.base + n
                     n += 1
+                if shift is not None:
+                    f.offset = shift
                 yield f
 
         def on_result(r: FrameResult) -> None:
@@ -239,7 +250,8 @@ class SegmentedJob:
                       + (" (the interrupted run had other settings or another input); starting over" if old else ""))
         self._fingerprint = fp
         before, _ = context_frames(setup.method, setup.selector)
-        self.plan = plan_segments(self.inp, self.seconds, before, align=int(getattr(setup.selector, "every", 1)))
+        self.plan = plan_segments(self.inp, self.seconds, before, align=int(getattr(setup.selector, "every", 1)),
+                                  start=self.opts.start, frames=self.opts.frames)
         return self.plan
 
     def done(self, seg: Segment) -> bool:
@@ -303,6 +315,8 @@ class SegmentedJob:
         s = acc.summary(time.perf_counter() - self._t0)
         # as the one-pass path: frames the demuxer never gave (the plan lacks them) count too
         stats.decoded = s.frames
+        if self.plan.shift is not None or self.plan.end is not None:  # a piece: the count is the plan's
+            info = replace(info, frames=self.plan.frames, duration=None)
         check_damage(self.out, stats, info, s, lost)
         return s
 
@@ -311,4 +325,4 @@ class SegmentedJob:
         if not parts:
             raise InputError(f"no frame of {self.inp} could be decoded")
         return join_parts(parts, self.inp, self.out, rotation=rotation, expected=expected,
-                          format=self.opts.format)
+                          format=self.opts.format, shift=self.plan.shift, end=self.plan.end)

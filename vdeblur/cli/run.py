@@ -41,7 +41,7 @@ def run(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output."),
     keep_going: bool = typer.Option(False, "--keep-going", "-k", help="With several inputs, go on past a file that fails (exit 7 at the end if any failed)."),
     start: Optional[str] = typer.Option(None, "--start", help="Restore a piece from this time on: seconds (12.5) or [HH:]MM:SS[.ms]. OUT starts at the first frame at or after it, its timestamps less TIME (as ffmpeg -ss gives them), with the audio of the same span."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Restore a piece of N frames (from --start, else from the first frame), with the audio of the same span; a piece is restored in one pass (no segments) and --reference is cut the same way."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Restore a piece of N frames (from --start, else from the first frame), with the audio of the same span; --reference is cut the same way. A piece longer than --segment is cut into segments as a whole video is."),
     segment: float = typer.Option(60.0, "--segment", min=0.0, help="Cut videos longer than this many seconds at keyframes and restore the segments one by one (resumable; 0: never cut)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last finished segment (same input and settings)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Send files and segments as tasks to the Ray cluster at ADDRESS (host:port, or auto); needs the ray extra of vdeblur and a filesystem the workers share."),
@@ -65,8 +65,6 @@ def run(
         device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,
         pix_fmt=pix_fmt, io=io, force=force, format=format, start=parse_time(start, "--start"), frames=frames,
     )
-    if cluster and (opts.start or frames is not None):
-        raise UsageError("--start and --frames restore a piece in one pass: not with --cluster")
     batch_mode = is_batch(inputs)
     pairs = expand_inputs(inputs, output, warn=log)
     if batch_mode and reference is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from array import array
 from bisect import bisect_left
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ from typing import Any, Iterator
 
 import av
 
-from vdeblur.errors import InputError, InternalError, OutputError
+from vdeblur.errors import InputError, InternalError, OutputError, UsageError
 from vdeblur.io.probe import check_input_path
 from vdeblur.io.reader import CopyPacket, Frame, VideoReader, ffmpeg_reason
 
@@ -40,6 +41,8 @@ class Segment:
     warm_start: int | None = None  # pts of the first warm-up frame (None: no warm-up)
     warm: int = 0  # warm-up frames: restored to warm the method, not written
     seek: int = 0  # pts of a keyframe at or before warm_start (or start) to seek to
+    base: int = 0  # index of the first frame of the piece restored (--start): rows count from it
+    tail: bool = True  # frames after ``end`` may be read as look-ahead (not past a piece's end)
 
 
 @dataclass
@@ -47,17 +50,28 @@ class Plan:
     frames: int
     time_base: Fraction
     segments: list[Segment]
+    #: a piece (--start/--frames): seconds subtracted from every timestamp, and where the piece
+    #: ends (seconds; None: at the end of the video); the other streams are cut to the same span
+    shift: Fraction | None = None
+    end: Fraction | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"frames": self.frames, "time_base": str(self.time_base),
-                "segments": [asdict(s) for s in self.segments]}
+                "segments": [asdict(s) for s in self.segments],
+                "shift": None if self.shift is None else str(self.shift),
+                "end": None if self.end is None else str(self.end)}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Plan":
-        return cls(d["frames"], Fraction(d["time_base"]), [Segment(**s) for s in d["segments"]])
+        def frac(x: Any) -> Fraction | None:
+            return None if x is None else Fraction(x)
+
+        return cls(d["frames"], Fraction(d["time_base"]), [Segment(**s) for s in d["segments"]],
+                   frac(d.get("shift")), frac(d.get("end")))
 
 
-def plan_segments(path: str, seconds: float, warmup: int = 0, align: int = 1) -> Plan:
+def plan_segments(path: str, seconds: float, warmup: int = 0, align: int = 1, *,
+                  start: float | None = None, frames: int | None = None) -> Plan:
     """Cut ``path`` at its first keyframe after every ``seconds`` of video.
 
     ``warmup`` frames before each segment (after the first) are decoded and fed to the selector
@@ -65,6 +79,12 @@ def plan_segments(path: str, seconds: float, warmup: int = 0, align: int = 1) ->
     recurrent methods restart at a border with their state warmed up. The warm-up is lengthened
     so that it starts at a multiple of ``align`` frames (the selector's groups of K).
     A video whose packets carry no timestamps, or that has one keyframe, is one segment.
+
+    With ``start`` or ``frames`` the plan covers a piece, as ``piece_items`` cuts it: the first
+    ``frames`` frames at or after ``start`` seconds (from the video's start time). Its first
+    segment begins at the piece's first frame, decoded from the keyframe before it; nothing
+    before or after the piece is read as context, so the piece is labelled and restored as in
+    one pass of it.
     """
     check_input_path(path)
     try:
@@ -76,6 +96,8 @@ def plan_segments(path: str, seconds: float, warmup: int = 0, align: int = 1) ->
             raise InputError(f"{path} has no video stream")
         v = c.streams.video[0]
         tb = v.time_base or Fraction(1, 90000)
+        origin = v.start_time * tb if v.start_time is not None else 0
+        v_rate = v.average_rate or v.guessed_rate
         pts = array("q")
         keys = array("q")
         timed = True
@@ -96,28 +118,46 @@ def plan_segments(path: str, seconds: float, warmup: int = 0, align: int = 1) ->
     if n == 0:
         raise InputError(f"{path} holds no video frames")
     order = sorted(pts)
+    piece = bool(start) or frames is not None
+    if piece and (not timed or len(set(order)) != n):
+        raise InputError(f"{path}: its frames have no distinct timestamps to cut a piece by; use --segment 0")
+    f0, f1 = 0, n  # the piece: frames f0 .. f1-1
+    shift = end_t = None
+    if start:
+        shift = origin + to_seconds(start)
+        f0 = bisect_left(order, math.ceil((shift - _EPS) / tb))
+        if f0 >= n:
+            raise UsageError(f"--start {start:g} is past the last frame of {path}")
+    if frames is not None:
+        f1 = min(n, f0 + frames)
+    if f1 < n:
+        end_t = order[f1 - 1] * tb + 1 / Fraction(v_rate or 25)
     if not timed or len(set(order)) != n:
         return Plan(n, tb, [Segment(0, order[0], None, 0, n, None, 0, order[0])])
     step = max(1, round(seconds / tb)) if seconds > 0 else None
     keys_sorted = sorted(set(keys))
-    cuts = [order[0]]
+    stop = order[f1] if f1 < n else None  # pts where the piece ends (None: the end of the video)
+    cuts = [order[f0]]
     for k in keys_sorted:
-        if step is not None and k >= cuts[-1] + step and k > order[0]:
+        if stop is not None and k >= stop:
+            break
+        if step is not None and k >= cuts[-1] + step and k > order[f0]:
             cuts.append(k)
     segs: list[Segment] = []
-    for i, start in enumerate(cuts):
-        end = cuts[i + 1] if i + 1 < len(cuts) else None
-        first = bisect_left(order, start)
+    for i, start_pts in enumerate(cuts):
+        end = cuts[i + 1] if i + 1 < len(cuts) else stop
+        first = bisect_left(order, start_pts)
         last = bisect_left(order, end) if end is not None else n
-        nwarm = min(first, warmup) if i > 0 else 0
-        nwarm += (first - nwarm) % max(1, align)
+        nwarm = min(first - f0, warmup) if i > 0 else 0
+        nwarm += (first - f0 - nwarm) % max(1, align)
         warm = order[first - nwarm] if nwarm else None
-        want = warm if warm is not None else start
+        want = warm if warm is not None else start_pts
         # the latest keyframe at or before the first frame wanted: decoding starts there
         j = bisect_left(keys_sorted, want + 1) - 1
         seek = keys_sorted[j] if j >= 0 else order[0]
-        segs.append(Segment(i, start, end, first, last - first, warm, nwarm, seek))
-    return Plan(n, tb, segs)
+        tail = i + 1 < len(cuts) or stop is None
+        segs.append(Segment(i, start_pts, end, first, last - first, warm, nwarm, seek, f0, tail))
+    return Plan(f1 - f0, tb, segs, shift, end_t)
 
 
 def segment_frames(reader: VideoReader, seg: Segment, after: int = 0) -> Iterator[tuple[Frame, bool]]:
@@ -130,7 +170,7 @@ def segment_frames(reader: VideoReader, seg: Segment, after: int = 0) -> Iterato
     lo = seg.warm_start if seg.warm_start is not None else seg.start
     frames: Iterator[Frame] = iter(())
     first = None
-    if seg.number > 0:  # the first segment decodes from the top, without a seek
+    if seg.number > 0 or seg.base > 0:  # the first segment of the video decodes from the top
         step = max(1, round(1 / reader.video.time_base)) if reader.video.time_base else 90000
         for back in (0, step, 4 * step, 16 * step):
             reader.container.seek(max(0, seg.seek - back), stream=reader.video, backward=True, any_frame=False)
@@ -172,13 +212,14 @@ def _decoded(reader: VideoReader) -> Iterator[Frame]:
 
 
 def join_parts(parts: list[str], inp: str, out: str, *, rotation: int, expected: int,
-               format: str | None = None) -> Any:
+               format: str | None = None, shift: Fraction | None = None, end: Fraction | None = None) -> Any:
     """Copy the video packets of ``parts`` (in order) and the input's other streams into ``out``,
     with the input's metadata, chapters and the display ``rotation`` (known once a frame decoded).
 
     Packets are merged by time, so memory does not grow with length; ``out`` appears only when
     complete (a temporary file renamed) and holds ``expected`` video packets (checked). Returns
-    the input's VideoInfo.
+    the input's VideoInfo. A piece (``shift``, ``end``: see Plan) has every timestamp less
+    ``shift``, and the other streams' packets that overlap it.
     """
     from vdeblur.io.writer import VideoWriter
 
@@ -188,10 +229,12 @@ def join_parts(parts: list[str], inp: str, out: str, *, rotation: int, expected:
     with av.open(parts[0]) as first, VideoReader(inp) as reader:
         info = reader.info
         info.rotation = rotation
+        if shift is not None or end is not None:
+            info.chapters = _cut_chapters(info.chapters, shift or Fraction(0), end)
         writer = VideoWriter(out, info, copy_streams=reader.copy, format=format,
                              video_template=first.streams.video[0])
         with writer:
-            for item in _merged(parts, reader):
+            for item in _merged(parts, reader, shift, end):
                 if isinstance(item, tuple):
                     writer.write_video_packet(item[1])
                 else:
@@ -203,7 +246,17 @@ def join_parts(parts: list[str], inp: str, out: str, *, rotation: int, expected:
     return info
 
 
-def _video_packets(parts: list[str]) -> Iterator[tuple[float, Any]]:
+def _shift(p: Any, by: Fraction | None) -> Any:
+    if by:
+        d = round(by / p.time_base)
+        if p.pts is not None:
+            p.pts -= d
+        if p.dts is not None:
+            p.dts -= d
+    return p
+
+
+def _video_packets(parts: list[str], shift: Fraction | None = None) -> Iterator[tuple[float, Any]]:
     for path in parts:
         try:
             c = av.open(path)
@@ -213,17 +266,25 @@ def _video_packets(parts: list[str]) -> Iterator[tuple[float, Any]]:
             v = c.streams.video[0]
             for p in c.demux(v):
                 if p.size:
-                    yield _when(p), p
+                    yield _when(_shift(p, shift)), p
 
 
-def _copy_packets(reader: VideoReader) -> Iterator[tuple[float, Any]]:
-    from vdeblur.io.reader import CopyPacket
-
+def _copy_packets(reader: VideoReader, shift: Fraction | None = None,
+                  end: Fraction | None = None) -> Iterator[tuple[float, Any]]:
+    """The other streams' packets; of a piece, those that overlap it, shifted as it is."""
     if not reader.copy:
         return
     for p in reader.container.demux(*reader.copy):
-        if p.size:
-            yield _when(p), CopyPacket(p, p.stream.index)
+        if not p.size:
+            continue
+        span = _packet_span(p)
+        if span is not None:
+            t0, t1 = span
+            if shift is not None and (t1 <= shift if t1 > t0 else t0 < shift):
+                continue
+            if end is not None and t0 >= end:
+                continue
+        yield _when(_shift(p, shift)), CopyPacket(p, p.stream.index)
 
 
 def _when(p: Any) -> float:
@@ -231,11 +292,12 @@ def _when(p: Any) -> float:
     return float(t * p.time_base) if t is not None else float("-inf")
 
 
-def _merged(parts: list[str], reader: VideoReader) -> Iterator[Any]:
+def _merged(parts: list[str], reader: VideoReader, shift: Fraction | None = None,
+            end: Fraction | None = None) -> Iterator[Any]:
     """Video packets (as (t, packet)) and copy packets (as CopyPacket) in time order."""
     counter = itertools.count()
-    video = ((t, next(counter), ("v", p)) for t, p in _video_packets(parts))
-    other = ((t, next(counter), ("c", p)) for t, p in _copy_packets(reader))
+    video = ((t, next(counter), ("v", p)) for t, p in _video_packets(parts, shift))
+    other = ((t, next(counter), ("c", p)) for t, p in _copy_packets(reader, shift, end))
     for _, _, (kind, p) in heapq.merge(video, other, key=lambda x: (x[0], x[1])):
         yield (kind, p) if kind == "v" else p
 
@@ -370,6 +432,10 @@ def trim_chapters(chapters: list[dict[str, Any]], start: float | None, frames: i
     """The chapters that overlap the piece, shifted as its timestamps are and cut to it."""
     lo = to_seconds(start) if start else Fraction(0)
     hi = lo + Fraction(frames) / Fraction(rate or 25) if frames is not None else None
+    return _cut_chapters(chapters, lo, hi)
+
+
+def _cut_chapters(chapters: list[dict[str, Any]], lo: Fraction, hi: Fraction | None) -> list[dict[str, Any]]:
     out = []
     for ch in chapters:
         tb = Fraction(ch["time_base"])
