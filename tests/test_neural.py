@@ -101,3 +101,44 @@ def test_weights_option_on_the_cli(cli, clip, tmp_path):
     assert r.exit_code == 0, r.output
     r = cli("run", clip, "-o", tmp_path / "o2.mp4", "--method", "wiener", "--weights", path)
     assert r.exit_code == 2 and "does not take --weights" in r.stderr
+
+
+def _count_stage1(method):
+    """Frames the atrous stage 1 of an mlfa method runs on, counted by a forward hook."""
+    seen = []
+    method.net.stage1.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[0]))
+    return seen
+
+
+def test_mlfa_runs_stage1_once_per_frame(tmp_path):
+    net, path = random_weights("mlfa", tmp_path)
+    method = create("mlfa", variant="small", weights=path)
+    ran = _count_stage1(method)
+    clip = frames(10, 16, 24, seed=3)
+    written = []
+    eng = Engine(Restorer(method, torch.device("cpu")), FixedSelector([True] * 10, 3), batch_size=3)
+    eng.run(iter(items(clip)), lambda f, o: written.append(o), lambda p: None)
+    assert sum(ran) == 10  # not 30: each frame is in three windows
+    for got, ref in zip(written, direct("mlfa", net, clip)):
+        assert np.abs(got.astype(int) - ref).max() <= 1
+
+
+def test_mlfa_stage1_cache_gives_the_networks_floats_and_forgets_old_weights(tmp_path):
+    net, path = random_weights("mlfa", tmp_path)
+    method = create("mlfa", variant="small", weights=path).eval()
+    ran = _count_stage1(method)
+    x = torch.rand(7, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    windows = [x[i : i + 3][None] for i in range(5)]
+    with torch.inference_mode():
+        for w in windows:
+            torch.testing.assert_close(method(w.clone())[0], net(w), atol=1e-5, rtol=1e-5)
+        assert sum(ran) == 7
+        # a window whose frames repeat: one stage-1 run per distinct frame
+        method(torch.stack([x[0], x[0], x[6]])[None])
+        assert sum(ran) == 7 + 1
+    with torch.no_grad():  # new stage-1 weights (as after an optimiser step): nothing stale is served
+        for p in method.net.stage1.parameters():
+            p.mul_(0.5)
+    with torch.inference_mode():
+        want = method.net(windows[-1])
+        torch.testing.assert_close(method(windows[-1].clone())[0], want, atol=1e-5, rtol=1e-5)
