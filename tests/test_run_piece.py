@@ -192,3 +192,22 @@ def test_segmented_piece_equals_one_pass(cli, tmp_path, every):
     assert r.exit_code == 0, r.output
     assert [json.loads(x)["segments"] for x in r.stdout.splitlines()] == [4, 4]
     assert not [p for p in tmp_path.rglob(".*")]
+
+
+def test_segmented_piece_resumes(gop, cli, tmp_path, monkeypatch):
+    path, src = gop
+    out = tmp_path / "out.mp4"
+    args = ["run", path, "-o", out, "-m", "identity", "--crf", "0", "--segment", "0.4", "--start", "0.4", "--frames", "25"]
+    monkeypatch.setattr("vdeblur.segmented.join_parts", lambda *a, **k: (_ for _ in ()).throw(OSError("disk on fire")))
+    r = cli(*args)
+    assert r.exit_code == 1 and not out.exists()
+    monkeypatch.undo()
+    r = cli(*args, "--resume")
+    assert r.exit_code == 0, r.output
+    assert "3 of 3 segments are done" in r.stderr
+    got = read_video(out)
+    assert got["times"] == pytest.approx([i / 25 for i in range(25)], abs=1e-6)
+    for x, y in zip(got["frames"], src["frames"][10:35]):
+        assert np.array_equal(x, y)
+    r = cli(*args[:-1], "20", "--resume", "--force")  # OUT is done: a new piece starts over
+    assert r.exit_code == 0 and "nothing to resume" in r.stderr and len(read_video(out)["frames"]) == 20
