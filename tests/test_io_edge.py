@@ -8,7 +8,7 @@ from fractions import Fraction
 import av
 import pytest
 
-from media import read_video, write_video
+from media import pattern, read_video, write_video
 
 DUP_PTS = [0, 40, 40, 80, 120, 160]
 
@@ -56,3 +56,51 @@ def test_repeated_timestamps_segmented_into_mp4(cli, tmp_path):
     times = read_video(out)["times"]
     assert len(times) == len(pts) and all(b > a for a, b in zip(times, times[1:]))
     assert "repeated the timestamp" in r.stderr
+
+
+FONT = bytes(range(256)) * 40
+
+
+@pytest.fixture
+def font_clip(tmp_path):
+    """A Matroska clip with a font attachment (as subtitles bring)."""
+    path = tmp_path / "fonts.mkv"
+    with av.open(str(path), "w") as o:
+        s = o.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        o.add_attachment(name="DejaVuSans.ttf", mimetype="font/ttf", data=FONT)
+        for i in range(6):
+            f = av.VideoFrame.from_ndarray(pattern(i, 48, 64), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    return path
+
+
+def frame_count(path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def attachments(path) -> list[tuple[str, str, bytes]]:
+    with av.open(str(path)) as c:
+        return [(a.name, a.mimetype, bytes(a.data)) for a in c.streams.attachments]
+
+
+def test_attachments_are_copied_into_matroska(cli, font_clip, tmp_path):
+    out = tmp_path / "out.mkv"
+    r = cli("run", font_clip, "-o", out, "--method", "identity", "--select", "none")
+    assert r.exit_code == 0, r.output
+    assert attachments(out) == [("DejaVuSans.ttf", "font/ttf", FONT)]
+    assert frame_count(out) == 6
+
+
+@pytest.mark.parametrize("io", ["pyav", "ffmpeg"])
+def test_dropped_attachments_are_named(cli, font_clip, tmp_path, io):
+    out = tmp_path / ("out.mp4" if io == "pyav" else "out.mkv")
+    r = cli("run", font_clip, "-o", out, "--method", "identity", "--select", "none", "--io", io)
+    assert r.exit_code == 0, r.output
+    assert "attachments" in r.stderr and "DejaVuSans.ttf" in r.stderr
+    assert frame_count(out) == 6

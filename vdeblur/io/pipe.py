@@ -79,6 +79,10 @@ def _probe_file(path: str) -> VideoInfo | None:
     if path == "-":
         return None
     with VideoReader(path, copy_streams=False) as r:
+        names = [a.name or f"attachment #{a.index}" for a in r.container.streams.attachments]
+        if names:  # NUT cannot carry them to the encoder
+            print(f"vdeblur: warning: --io ffmpeg does not copy the input's attachments: {', '.join(names)}; "
+                  "--io pyav into an .mkv output keeps them", file=sys.stderr)
         next((it for it in r.items() if hasattr(it, "av_frame")), None)  # the first frame: rotation
         return r.info
 

@@ -129,8 +129,8 @@ class VideoReader:
         self.copy = [
             s
             for s in self.container.streams
-            if copy_streams and s.index != self.video.index and s.type in ("audio", "subtitle", "data")
-        ]
+            if copy_streams and s.index != self.video.index and s.type in ("audio", "subtitle", "data", "attachment")
+        ]  # attachments (fonts for subtitles) have no packets: the writer copies them whole
         self.high_depth = high_depth
         self.stats = ReadStats()
         self._last_pts: int | None = None
@@ -190,7 +190,7 @@ class VideoReader:
 
     def items(self) -> Iterator[Frame | CopyPacket]:
         """Frames and copy-packets in demux order; the decoder is flushed at the end."""
-        demux = self.container.demux(self.video, *self.copy)
+        demux = self.container.demux(self.video, *(s for s in self.copy if s.type != "attachment"))
         while True:
             try:
                 packet = next(demux)

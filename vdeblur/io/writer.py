@@ -264,7 +264,10 @@ class VideoWriter:
         if info.chapters:
             c.set_chapters(info.chapters)
         self.stream = s
+        self._add_attachments(c, [src for src in self.copy_streams if src.type == "attachment"])
         for src in self.copy_streams:
+            if src.type == "attachment":
+                continue
             try:
                 self.stream_map[src.index] = c.add_stream_from_template(src)
             except (av.error.FFmpegError, ValueError) as e:
@@ -275,6 +278,23 @@ class VideoWriter:
         except (av.error.FFmpegError, ValueError) as e:
             self._fail(f"cannot start encoding {self.name} with {self.codec} (pix_fmt {self.pix_fmt}, "
                        f"options {opts}): {ffmpeg_reason(e)}", e)
+
+    def _add_attachments(self, c: Any, attachments: list[Any]) -> None:
+        """Copy attachment streams (Matroska's fonts for subtitles), or say on stderr what was dropped."""
+        dropped = []
+        for src in attachments:
+            name = src.name or src.metadata.get("filename") or f"attachment #{src.index}"
+            if c.format.name != "matroska":
+                dropped.append(name)
+                continue
+            try:
+                c.add_attachment(name=name, mimetype=src.mimetype or src.metadata.get("mimetype")
+                                 or "application/octet-stream", data=bytes(src.data or b""))
+            except (av.error.FFmpegError, ValueError, TypeError):
+                dropped.append(name)
+        if dropped:
+            print(f"vdeblur: warning: {self.name} cannot hold the input's attachments, not copied: "
+                  f"{', '.join(dropped)}; an .mkv output keeps them", file=sys.stderr)
 
     def _add_encoder(self, c: Any, opts: dict[str, str]) -> Any:
         info = self.info
