@@ -111,7 +111,7 @@ def check_options(o: RunOptions) -> Any:
 
 
 def is_piece(o: RunOptions) -> bool:
-    """--start or --frames: a piece of the video is restored (in one pass)."""
+    """--start or --frames: a piece of the video is restored."""
     return bool(o.start) or o.frames is not None
 
 
@@ -246,7 +246,7 @@ def restore_video(
             summary = engine.run(items, writer.write_frame, writer.write_packet)
             if ref_iter is not None and next(ref_iter, None) is not None:
                 raise InputError(f"reference has more frames than the input ({summary.frames})")
-            if summary.frames == 0 and o.start and reader.stats.decoded:
+            if summary.frames == 0 and o.start and not (reader.stats.decode_errors or reader.stats.demux_error):
                 raise UsageError(f"--start {o.start:g} is past the last frame of {reader.name}")
             if summary.frames == 0:
                 raise InputError(f"no frame of {reader.name} could be decoded")
