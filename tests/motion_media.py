@@ -47,30 +47,32 @@ def _translate(img: np.ndarray, dx: float, dy: float, angle: float, size: tuple[
 
 def render(t: float, size: tuple[int, int], photo: np.ndarray, tex: np.ndarray, *,
            pan: tuple[float, float], shake: float, parallax: float, obj: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The scene at time ``t`` (frames) as float32 RGB in [0, 255], and the object's mask."""
+    """The scene at time ``t`` (frames) as float32 RGB in [0, 255], and the object's mask. Motion
+    is given for a view 192 pixels wide and scales with the view (``photo`` is scaled alike)."""
     w, h = size
+    u = w / 192.0
     rng = np.random.default_rng(seed)
     ph = rng.uniform(0, 2 * np.pi, 4)
-    # camera: a steady pan plus a hand's shake (sums of sines of 2-10 Hz at 30 fps: smooth within
+    # camera: a steady pan plus a hand's shake (sums of sines of 2.5-5 Hz at 30 fps: smooth within
     # an exposure, changing direction from frame to frame)
-    cx = pan[0] * t + shake * (np.sin(0.9 * t + ph[0]) + 0.5 * np.sin(2.1 * t + ph[1]))
-    cy = pan[1] * t + shake * (np.sin(0.7 * t + ph[2]) + 0.5 * np.sin(1.9 * t + ph[3]))
+    cx = u * pan[0] * t + u * shake * (np.sin(0.6 * t + ph[0]) + 0.5 * np.sin(1.1 * t + ph[1]))
+    cy = u * pan[1] * t + u * shake * (np.sin(0.5 * t + ph[2]) + 0.5 * np.sin(1.0 * t + ph[3]))
     angle = 0.15 * np.sin(0.9 * t + ph[0])
-    ox, oy = 40.0, 30.0  # start of the view inside the photograph
+    ox, oy = 40.0 * u, 30.0 * u  # start of the view inside the photograph
     bg = _translate(photo, ox + cx, oy + cy, angle, size, (w / 2, h / 2)).astype(np.float32)
     # parallax layer: the lower band of the view, from another part of the photograph, moving
     # ``parallax`` times as fast as the background (it is nearer the camera)
-    band = _translate(photo, 300 + parallax * cx, 250 + parallax * cy, angle, size, (w / 2, h / 2)).astype(np.float32)
+    band = _translate(photo, 300 * u + parallax * cx, 250 * u + parallax * cy, angle, size, (w / 2, h / 2)).astype(np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    edge = 0.72 * h + 0.05 * h * np.sin(xx / (0.11 * w) + parallax * cx / 20)
+    edge = 0.72 * h + 0.05 * h * np.sin(xx / (0.11 * w) + parallax * cx / (20 * u))
     a = np.clip(yy - edge + 0.5, 0, 1)[..., None]
     img = bg * (1 - a) + band * a
     mask = np.zeros((h, w), np.float32)
     if obj:
         # an object moving on its own path across the view, against the camera's motion
         r = 0.16 * min(w, h)
-        px = w * 0.25 + 5.5 * t + 3.0 * np.sin(0.8 * t)
-        py = h * 0.40 + 2.0 * t + 2.0 * np.cos(0.7 * t)
+        px = w * 0.25 + u * (5.5 * t + 3.0 * np.sin(0.8 * t))
+        py = h * 0.40 + u * (2.0 * t + 2.0 * np.cos(0.7 * t))
         th, tw = tex.shape[:2]
         m = cv2.getRotationMatrix2D((tw / 2, th / 2), 12.0 * t, (2 * r) / min(th, tw) * 1.4)
         m[:, 2] += (px - tw / 2, py - th / 2)
@@ -81,8 +83,8 @@ def render(t: float, size: tuple[int, int], photo: np.ndarray, tex: np.ndarray, 
 
 
 def make_clip(n: int = 24, size: tuple[int, int] = (192, 128), *, seed: int = 0, sub: int = 9,
-              blurred: list[bool] | None = None, blurred_fraction: float = 0.6, pan: tuple[float, float] = (2.5, 1.0),
-              shake: float = 4.0, parallax: float = 1.4, obj: bool = True, exposure: float = 1.0) -> MotionClip:
+              blurred: list[bool] | None = None, blurred_fraction: float = 0.6, pan: tuple[float, float] = (4.0, 1.0),
+              shake: float = 5.0, parallax: float = 1.4, obj: bool = True, exposure: float = 1.0) -> MotionClip:
     """A partly blurred clip of ``n`` frames (RGB uint8, ``size`` = (w, h)).
 
     A blurred frame is the mean of ``sub`` sub-frames over its exposure (``exposure`` frame
@@ -92,6 +94,8 @@ def make_clip(n: int = 24, size: tuple[int, int] = (192, 128), *, seed: int = 0,
     """
     rng = np.random.default_rng(seed)
     photo, tex = held_out_photo(), object_texture()
+    if size[0] != 192:
+        photo = cv2.resize(photo, None, fx=size[0] / 192.0, fy=size[0] / 192.0, interpolation=cv2.INTER_CUBIC)
     if blurred is None:
         blurred = [bool(rng.random() < blurred_fraction) for _ in range(n)]
         blurred[0] = blurred[-1] = False

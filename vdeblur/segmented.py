@@ -113,6 +113,8 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
     t0 = time.perf_counter()
     setup = prepare(opts, inp, part, need_metrics=reference is not None, check_out=False)
     m = setup.method
+    if opts.labels:  # saved labels number the whole video's frames; a segment numbers its own from 0
+        setup.selector.offset, setup.selector.check_count = seg.first - seg.warm, False
     reader = VideoReader(inp, copy_streams=False)
     ref_reader = None
     rows: list[dict] = []

@@ -67,11 +67,16 @@ def classify(
     select_every: int = common.SELECT_EVERY,
     threshold: Optional[float] = common.THRESHOLD,
     select_weights: Optional[str] = common.SELECT_WEIGHTS,
-    csv_path: Optional[str] = typer.Option(None, "--csv", help="Also write frame,pts,blur_score,blurred to this CSV file."),
+    csv_path: Optional[str] = typer.Option(None, "--csv", help="Also write frame,pts,blur_score,blurred to this CSV file (`run --labels` reads it)."),
     report: Optional[str] = typer.Option(None, "--report", help="Plot the blur score and the blurred frames over time into this PNG."),
     json: bool = common.JSON,
 ) -> None:
-    """Per-frame blur score and label, then a summary (blurred fraction, runs of blurred frames)."""
+    """Per-frame blur score and label, then a summary (blurred fraction, runs of blurred frames).
+
+    The labels saved with --json (one JSON line per frame: `classify IN --json > labels.jsonl`) or
+    --csv are what `run --labels FILE` reuses: the video is scored once, and the labels can be
+    corrected by hand before a run.
+    """
     from vdeblur.errors import DamagedInputError, OutputError
 
     collector = None

@@ -25,6 +25,7 @@ def run(
     select_every: int = common.SELECT_EVERY,
     threshold: Optional[float] = common.THRESHOLD,
     select_weights: Optional[str] = common.SELECT_WEIGHTS,
+    labels: Optional[str] = typer.Option(None, "--labels", help="Use the sharp/blurred labels saved by `vdeblur classify --json` (or --csv) instead of the selector."),
     reference: Optional[str] = typer.Option(None, "--reference", help="Sharp reference video: PSNR/SSIM per frame."),
     device: str = typer.Option("auto", "--device", autocompletion=common.complete_device, help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (autocast)."),
@@ -61,7 +62,7 @@ def run(
     cfg.update({k: v for k, v in (("psf", psf), ("iterations", iterations), ("weights", weights)) if v is not None})
     opts = RunOptions(
         method=method, method_cfg=cfg, select=select, select_every=select_every, threshold=threshold,
-        select_weights=select_weights,
+        select_weights=select_weights, labels=labels,
         device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,
         pix_fmt=pix_fmt, io=io, force=force, format=format, start=parse_time(start, "--start"), frames=frames,
     )
@@ -69,6 +70,8 @@ def run(
     pairs = expand_inputs(inputs, output, warn=log)
     if batch_mode and reference is not None:
         raise UsageError("--reference takes one input video")
+    if batch_mode and labels is not None:
+        raise UsageError("--labels takes one input video")
     check_options(opts)  # usage errors before anything is written
     reports = _report_paths(report, pairs, output, batch_mode)
     if batch_mode:

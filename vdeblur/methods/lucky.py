@@ -47,13 +47,25 @@ from vdeblur.methods.registry import register_method
 DEFAULT_RADIUS = 8
 DEFAULT_PER_SIDE = 2
 #: the work scale's longest side: flow, blur estimate and trust test run on frames this large
-WORK_SIDE = 640
-#: local RMS difference (in [0, 1] units) between the re-blurred warp and the blurred frame
-#: below which a pixel is fully trusted, and above which it is not trusted at all
+#: (the final warp and blend run at full resolution)
+WORK_SIDE = 320
+#: DIS optical flow: preset, computed down to the finest scale (0: full work resolution)
+FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
+FINEST_SCALE = 0
+#: the blur kernel's radius, a fraction of the work scale's longest side, and the tiles of the
+#: blur field (one kernel each), a fraction of it too
+KR = 0.035
+TILE = 0.35
+#: refits of the blur field where the nearest neighbour and the frame agree
+REFITS = 1
+#: trust test: a pixel is fully trusted while the local RMS difference (in [0, 1]) between the
+#: re-blurred warp and the frame is within TRUST_LO (noise, compression) + SHIFT_TOL pixels times
+#: the local gradient (the misalignment allowed), not trusted beyond twice that
 TRUST_LO = 0.012
-TRUST_HI = 0.03
-FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
-ERODE = 0.5  # erosion of the trust maps, in kernel radii
+SHIFT_TOL = 0.6
+#: erosion of the trust maps, in kernel radii (no untrusted pixel's neighbourhood is trusted)
+ERODE = 0.25
+WARP_INTERP = cv2.INTER_CUBIC
 
 
 def _int_param(name: str, value: Any, lo: int) -> int:
@@ -132,7 +144,7 @@ def fit_kernel(sharp: np.ndarray, blurred: np.ndarray, radius: int, weight: np.n
     k = np.fft.irfft2(np.conj(fs) * fb / (p + reg * p.mean() + 1e-12), s=(h, w))
     k = np.fft.fftshift(k)[h // 2 - radius:h // 2 + radius + 1, w // 2 - radius:w // 2 + radius + 1]
     k = k[::-1, ::-1]  # a convolution kernel; cv2.filter2D correlates
-    k = np.maximum(k, 0)
+    k = np.maximum(np.nan_to_num(k, nan=0.0, posinf=0.0, neginf=0.0), 0)
     k[k < 0.05 * k.max(initial=0)] = 0  # the noise floor of the fit
     if k.sum() <= 0:
         k = np.zeros((2 * radius + 1,) * 2)
@@ -148,6 +160,59 @@ def fit_kernel(sharp: np.ndarray, blurred: np.ndarray, radius: int, weight: np.n
     k = cv2.warpAffine(k.astype(np.float32), m, k.shape[::-1], flags=cv2.INTER_LINEAR)
     k = np.maximum(k, 0)
     return (k / k.sum()).astype(np.float32)
+
+
+def _tents(n: int, parts: int) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """``parts`` tent windows over 0..n-1 that sum to 1 (flat beyond the outer centres), and the
+    span [a, b) where each is non-zero."""
+    centres = (np.arange(parts) + 0.5) * n / parts
+    x = np.arange(n, dtype=np.float32)
+    if parts == 1:
+        return [np.ones(n, np.float32)], [(0, n)]
+    d = n / parts
+    ws, spans = [], []
+    for j, c in enumerate(centres):
+        t = np.clip(1 - np.abs(x - c) / d, 0, 1)
+        if j == 0:
+            t[x <= c] = 1
+        if j == parts - 1:
+            t[x >= c] = 1
+        nz = np.nonzero(t)[0]
+        ws.append(t.astype(np.float32))
+        spans.append((int(nz[0]), int(nz[-1]) + 1))
+    return ws, spans
+
+
+class BlurField:
+    """A blur that varies over the frame (parallax, moving objects): one kernel per tile, fitted on
+    the tile, applied with tent windows that sum to one, so the blurred image has no seams."""
+
+    def __init__(self, h: int, w: int, radius: int, tile: int):
+        self.h, self.w, self.r = h, w, radius
+        self.wy, self.sy = _tents(h, max(1, round(h / tile)))
+        self.wx, self.sx = _tents(w, max(1, round(w / tile)))
+        self.kernels: dict[tuple[int, int], np.ndarray] = {}
+
+    def tiles(self):
+        for j, (wy, (y0, y1)) in enumerate(zip(self.wy, self.sy)):
+            for i, (wx, (x0, x1)) in enumerate(zip(self.wx, self.sx)):
+                yield (j, i), (y0, y1, x0, x1), np.outer(wy[y0:y1], wx[x0:x1])
+
+    def fit(self, sharp: np.ndarray, blurred: np.ndarray, weight: np.ndarray) -> None:
+        for key, (y0, y1, x0, x1), tw in self.tiles():
+            wgt = weight[y0:y1, x0:x1] * tw
+            if wgt.mean() < 0.05 and key in self.kernels:
+                continue  # too little agreement here to refit: keep the kernel it had
+            self.kernels[key] = fit_kernel(sharp[y0:y1, x0:x1], blurred[y0:y1, x0:x1], self.r, np.maximum(wgt, 1e-3))
+
+    def apply(self, img: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(img)
+        r = self.r
+        for key, (y0, y1, x0, x1), tw in self.tiles():
+            a0, a1, b0, b1 = max(0, y0 - r), min(self.h, y1 + r), max(0, x0 - r), min(self.w, x1 + r)
+            f = cv2.filter2D(img[a0:a1, b0:b1], -1, self.kernels[key], borderType=cv2.BORDER_REFLECT)
+            out[y0:y1, x0:x1] += f[y0 - a0:y1 - a0, x0 - b0:x1 - b0] * (tw[..., None] if img.ndim == 3 else tw)
+        return out
 
 
 class Lucky(Method):
@@ -186,6 +251,8 @@ class Lucky(Method):
     def _dis(self) -> Any:
         if self._flow is None:
             self._flow = cv2.DISOpticalFlow_create(FLOW_PRESET)
+            if FINEST_SCALE is not None:
+                self._flow.setFinestScale(FINEST_SCALE)
         return self._flow
 
     def restore_frame(self, frame: np.ndarray, neighbours: Sequence[np.ndarray],
@@ -209,8 +276,13 @@ class Lucky(Method):
             y = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / peak)
             return y if scale == 1.0 else cv2.resize(y, (sw, sh), interpolation=cv2.INTER_AREA)
 
+        def small(a: np.ndarray) -> np.ndarray:
+            c = a.astype(np.float32) * (1.0 / peak)
+            return c if scale == 1.0 else cv2.resize(c, (sw, sh), interpolation=cv2.INTER_AREA)
+
         b = luma(frame)
         sharp = [luma(n) for n in neighbours]
+        bc = small(frame)  # colour, for the trust test: a hue a luma test cannot see
         gx, gy = _grid(sh, sw)
         dis = self._dis()
         b8 = _u8(b)
@@ -218,28 +290,34 @@ class Lucky(Method):
 
         # the blur of this frame, from the nearest sharp frame coarsely aligned (both smoothed
         # alike so the blur does not bias the flow), then refitted where the two agree
-        kr = max(3, min(25, round(0.06 * max(sw, sh))))
+        kr = max(3, min(25, round(KR * max(sw, sh))))
         sig = max(1.0, kr / 3.0)
         f0 = dis.calc(_u8(cv2.GaussianBlur(b, (0, 0), sig)), _u8(cv2.GaussianBlur(sharp[0], (0, 0), sig)), None)
         tm.lap("flow")
         w0 = _warp(sharp[0], f0, gx, gy)
         inside0 = _inside(f0, gx, gy, kr)
         tm.lap("warp")
-        k = fit_kernel(w0, b, kr, inside0)
+        k = BlurField(sh, sw, kr, max(4 * kr, TILE * max(sw, sh)))
+        k.fit(w0, b, inside0)
         tm.lap("blur estimate")
 
         flows, trusts = [], []
         for i, s in enumerate(sharp):
-            f = dis.calc(b8, _u8(cv2.filter2D(s, -1, k, borderType=cv2.BORDER_REFLECT)), None)
+            f = dis.calc(b8, _u8(k.apply(s)), None)
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
-            if i == 0:  # refit the kernel where the warp and the frame agree, with the better flow
-                agree = self._trust(cv2.filter2D(ws, -1, k, borderType=cv2.BORDER_REFLECT), b, kr) * _inside(f, gx, gy, kr)
-                if agree.mean() > 0.2:
-                    k = fit_kernel(ws, b, kr, agree)
+            for _ in range(REFITS if i == 0 else 0):  # refit the blur where warp and frame agree, with the better flow
+                agree = self._trust(k.apply(ws), b, kr) * _inside(f, gx, gy, kr)
+                k.fit(ws, b, agree)
                 tm.lap("blur estimate")
-            trust = self._trust(cv2.filter2D(ws, -1, k, borderType=cv2.BORDER_REFLECT), b, kr)
+                f = dis.calc(b8, _u8(k.apply(s)), None)
+                tm.lap("flow")
+                ws = _warp(s, f, gx, gy)
+                tm.lap("warp")
+            wc = _warp(small(neighbours[i]), f, gx, gy)
+            tm.lap("warp")
+            trust = self._trust(k.apply(wc), bc, kr)
             trust *= _inside(f, gx, gy, 1.0)
             trusts.append(trust)
             flows.append(f)
@@ -257,7 +335,7 @@ class Lucky(Method):
                 f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * inv
                 t = cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR)
             tm.lap("blend")
-            wn = _warp(n, f, fgx, fgy, cv2.INTER_CUBIC).astype(np.float32)
+            wn = _warp(n, f, fgx, fgy, WARP_INTERP).astype(np.float32)
             tm.lap("warp")
             acc += wn * t[..., None]
             den += t
@@ -279,12 +357,19 @@ class Lucky(Method):
 
     @staticmethod
     def _trust(reblurred: np.ndarray, blurred: np.ndarray, kr: int) -> np.ndarray:
-        """0..1 per pixel: how well the re-blurred warp explains the blurred frame (a local RMS
-        difference), eroded by the kernel's reach and feathered, so no untrusted pixel's
+        """0..1 per pixel: how well the re-blurred warp explains the blurred frame: the local RMS
+        difference (the worst colour channel) against the noise plus the difference a small
+        misalignment makes at this local gradient; eroded and feathered, so no untrusted pixel's
         neighbourhood is trusted and the blend has no seams."""
         d = (reblurred - blurred) ** 2
-        rms = np.sqrt(cv2.blur(d, (5, 5)))
-        t = np.clip((TRUST_HI - rms) / (TRUST_HI - TRUST_LO), 0, 1)
+        if d.ndim == 3:
+            d = d.max(axis=2)
+        rms = np.sqrt(np.maximum(cv2.blur(d, (5, 5)), 0))
+        gx = cv2.Sobel(reblurred, -1, 1, 0, ksize=3, scale=1 / 8)
+        gy = cv2.Sobel(reblurred, -1, 0, 1, ksize=3, scale=1 / 8)
+        g2 = gx * gx + gy * gy
+        g = np.sqrt(np.maximum(cv2.blur(g2.max(axis=2) if g2.ndim == 3 else g2, (5, 5)), 0))
+        t = np.clip(2.0 - rms / (TRUST_LO + SHIFT_TOL * g), 0, 1)
         e = 2 * max(1, round(ERODE * kr)) + 1
         t = cv2.erode(t, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e)))
         return cv2.GaussianBlur(t, (0, 0), max(1.0, e / 3.0))
