@@ -104,3 +104,16 @@ def test_dropped_attachments_are_named(cli, font_clip, tmp_path, io):
     assert r.exit_code == 0, r.output
     assert "attachments" in r.stderr and "DejaVuSans.ttf" in r.stderr
     assert frame_count(out) == 6
+
+
+@pytest.mark.parametrize("io", ["pyav", "ffmpeg"])
+@pytest.mark.parametrize("codec,words", [("aac", "audio encoder"), ("srt", "subtitle encoder"),
+                                         ("no-such-encoder", "unknown encoder")])
+def test_non_video_encoder_is_a_usage_error(cli, tmp_path, io, codec, words):
+    src = tmp_path / "in.mp4"
+    write_video(src, 3, (64, 48))
+    out = tmp_path / "out.mkv"
+    r = cli("run", src, "-o", out, "--method", "identity", "--select", "none", "--codec", codec, "--io", io)
+    assert r.exit_code == 2, r.output
+    assert codec in r.stderr and words in r.stderr and "Traceback" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # nothing written

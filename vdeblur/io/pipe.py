@@ -50,6 +50,24 @@ def ffmpeg_exe() -> str:
         ) from None
 
 
+def ffmpeg_encoder_kind(name: str) -> str | None:
+    """"video", "audio" or "subtitle" for an encoder of the ffmpeg binary, None if it has none
+    of that name."""
+    try:
+        r = subprocess.run([ffmpeg_exe(), "-hide_banner", "-h", f"encoder={name}"], capture_output=True,
+                           text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = r.stdout + r.stderr
+    if "not recognized" in text or f"Encoder {name} " not in text:
+        return None
+    if "Supported sample formats" in text or "Supported sample rates" in text or "channel layouts" in text:
+        return "audio"
+    if "pixel formats" in text or "Supported framerates" in text:
+        return "video"
+    return "subtitle"
+
+
 class _StderrTail:
     """Keep the last lines a process writes to stderr (to explain its failure in one line)."""
 

@@ -60,6 +60,40 @@ def encoder_formats(codec: str) -> list[str]:
         return []
 
 
+COMMON_VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1", "ffv1", "mpeg4", "prores_ks")
+
+
+def check_video_encoder(codec: str, io: str = "pyav") -> None:
+    """UsageError unless ``codec`` names a video encoder (of PyAV's FFmpeg; with ``io="ffmpeg"``,
+    a name PyAV does not know is asked of the ffmpeg binary)."""
+    from vdeblur.errors import UsageError
+
+    try:
+        c = av.codec.Codec(codec, "w")
+    except (ValueError, av.error.FFmpegError):
+        c = None
+    if c is not None:
+        if c.type != "video":
+            raise UsageError(f"--codec {codec} is {'an' if c.type[0] in 'aeiou' else 'a'} {c.type} encoder, "
+                             f"not a video encoder; try {', '.join(_available(COMMON_VIDEO_ENCODERS))}")
+        return
+    if io == "ffmpeg":
+        from vdeblur.io.pipe import ffmpeg_encoder_kind
+
+        kind = ffmpeg_encoder_kind(codec)
+        if kind == "video":
+            return
+        if kind is not None:
+            raise UsageError(f"--codec {codec} is {'an' if kind == 'audio' else 'a'} {kind} encoder of the ffmpeg "
+                             "binary, not a video encoder")
+    raise UsageError(f"unknown encoder --codec {codec!r} (not in this FFmpeg build); "
+                     f"try {', '.join(_available(COMMON_VIDEO_ENCODERS))}")
+
+
+def _available(names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if encoder_formats(n)] or ["libx264"]
+
+
 def is_pix_fmt(name: str) -> bool:
     try:
         av.VideoFormat(name)
