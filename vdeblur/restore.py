@@ -102,6 +102,8 @@ def check_options(o: RunOptions) -> Any:
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
     from vdeblur.io.writer import check_video_encoder
     check_video_encoder(o.codec, o.io)  # an audio or unknown encoder: a usage error, before anything is opened
+    from vdeblur.io.writer import check_video_encoder
+    check_video_encoder(o.codec, o.io)  # an audio or unknown encoder: a usage error, before anything is opened
     if o.preset and o.codec in ("libx264", "libx265") and o.preset not in X26X_PRESETS:
         raise UsageError(f"bad --preset {o.preset!r} for {o.codec}: expected one of {', '.join(X26X_PRESETS)}")
     if o.start is not None and not (math.isfinite(o.start) and o.start >= 0):
