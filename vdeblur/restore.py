@@ -40,7 +40,6 @@ class RunOptions:
     format: str | None = None  # output container, when the name does not say
     start: float | None = None  # seconds: restore from the first frame at or after it (--start)
     frames: int | None = None  # restore this many frames only (--frames)
-    labels: str | None = None  # --labels FILE: saved labels (classify --json/--csv) instead of the selector
 
 
 def check_output(inp: str, out: str, force: bool) -> None:
@@ -102,8 +101,6 @@ def check_options(o: RunOptions) -> Any:
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
     from vdeblur.io.writer import check_video_encoder
     check_video_encoder(o.codec, o.io)  # an audio or unknown encoder: a usage error, before anything is opened
-    from vdeblur.io.writer import check_video_encoder
-    check_video_encoder(o.codec, o.io)  # an audio or unknown encoder: a usage error, before anything is opened
     if o.preset and o.codec in ("libx264", "libx265") and o.preset not in X26X_PRESETS:
         raise UsageError(f"bad --preset {o.preset!r} for {o.codec}: expected one of {', '.join(X26X_PRESETS)}")
     if o.start is not None and not (math.isfinite(o.start) and o.start >= 0):
@@ -137,15 +134,8 @@ def prepare(o: RunOptions, inp: str, out: str, *, need_metrics: bool = False, ch
         device = resolve_device(o.device)
         restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
                             ensemble=o.ensemble)
-    if o.labels:
-        from vdeblur.select.labels import labels_selector
-
-        if is_piece(o):
-            raise UsageError("--labels labels the whole video; it does not combine with --start or --frames")
-        selector: Any = labels_selector(o.labels)
-    else:
-        selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
-                                 weights=o.select_weights, device=device or "cpu")
+    selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
+                             weights=o.select_weights, device=device or "cpu")
     if o.io == "pyav" and "-" in (inp, out):
         raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
     if check_out:
