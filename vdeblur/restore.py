@@ -40,6 +40,7 @@ class RunOptions:
     format: str | None = None  # output container, when the name does not say
     start: float | None = None  # seconds: restore from the first frame at or after it (--start)
     frames: int | None = None  # restore this many frames only (--frames)
+    labels: str | None = None  # --labels FILE: saved labels (classify --json/--csv) instead of the selector
 
 
 def check_output(inp: str, out: str, force: bool) -> None:
@@ -134,8 +135,15 @@ def prepare(o: RunOptions, inp: str, out: str, *, need_metrics: bool = False, ch
         device = resolve_device(o.device)
         restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
                             ensemble=o.ensemble)
-    selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
-                             weights=o.select_weights, device=device or "cpu")
+    if o.labels:
+        from vdeblur.select.labels import labels_selector
+
+        if is_piece(o):
+            raise UsageError("--labels labels the whole video; it does not combine with --start or --frames")
+        selector: Any = labels_selector(o.labels)
+    else:
+        selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
+                                 weights=o.select_weights, device=device or "cpu")
     if o.io == "pyav" and "-" in (inp, out):
         raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
     if check_out:
