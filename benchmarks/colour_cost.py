@@ -4,6 +4,7 @@ Times, side by side in one run, alternating, medians over --repeat rounds:
 
 * YUV -> RGB: ``frame_to_rgb`` vs ``VideoFrame.to_ndarray(format="rgb24")``
 * RGB -> YUV of a restored frame: ``encode_frame`` vs ``from_ndarray(...).reformat(...)``
+* for scale, the cheapest method (``unsharp``) restoring the same frame on the CPU
 
     python benchmarks/colour_cost.py                       # 1920x1080 yuv420p 8-bit
     python benchmarks/colour_cost.py --size 1280x720 --pix-fmt yuv420p10le --repeat 30
@@ -50,6 +51,11 @@ def main() -> None:
         return (time.perf_counter() - t0) * 1000
 
     kw = {} if a.sws_threads is None else {"threads": a.sws_threads}
+    from vdeblur.engine.device import resolve_device
+    from vdeblur.engine.restorer import Restorer
+    from vdeblur.methods.registry import create
+
+    restorer = Restorer(create("unsharp"), resolve_device("cpu"), "fp32")
     cases = {
         "to_rgb_exact": lambda: frame_to_rgb(src, spec, high_depth=high),
         "to_rgb_swscale": lambda: src.to_ndarray(format=fmt, **kw),
@@ -57,6 +63,7 @@ def main() -> None:
                                              source_rgb=rgb),
         "to_yuv_swscale": lambda: av.VideoFrame.from_ndarray(restored, format=fmt).reformat(
             format=a.pix_fmt, dst_colorspace=spec.colorspace, dst_color_range=1, **kw),
+        "unsharp_cpu": lambda: restorer.restore([[rgb]], None),
     }
     ms: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(a.repeat):
@@ -68,6 +75,9 @@ def main() -> None:
         "ratio_to_rgb": round(med["to_rgb_exact"] / med["to_rgb_swscale"], 2),
         "ratio_to_yuv": round(med["to_yuv_exact"] / med["to_yuv_swscale"], 2),
         "round_trip_ms_exact": round(med["to_rgb_exact"] + med["to_yuv_exact"], 1),
+        "round_trip_ms_swscale": round(med["to_rgb_swscale"] + med["to_yuv_swscale"], 1),
+        "extra_vs_unsharp": round((med["to_rgb_exact"] + med["to_yuv_exact"] - med["to_rgb_swscale"]
+                                   - med["to_yuv_swscale"]) / med["unsharp_cpu"], 2),
     }))
 
 

@@ -94,11 +94,20 @@ def test_swscale_default_would_darken():
 @pytest.mark.parametrize("full", [False, True], ids=["limited", "full"])
 @pytest.mark.parametrize("colorspace", [BT601, BT709], ids=["601", "709"])
 def test_unchanged_frame_comes_back(cli, tmp_path, colorspace, full, bits, sub):
+    check_unchanged(cli, tmp_path, colorspace, full, bits, sub, "pyav")
+
+
+@pytest.mark.parametrize("case", [(BT709, True, 10, "420"), (BT601, False, 8, "444"), (BT709, False, 8, "420")])
+def test_unchanged_frame_comes_back_through_ffmpeg(cli, tmp_path, case):
+    check_unchanged(cli, tmp_path, *case, "ffmpeg")
+
+
+def check_unchanged(cli, tmp_path, colorspace, full, bits, sub, io):
     pix_fmt = f"yuv{sub}p" + ("10le" if bits > 8 else "")
     src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"
     write_yuv_clip(src, pix_fmt, colorspace, full)
     r = cli("run", src, "-o", out, "--method", "unsharp", "-p", "amount=0", "--select", "none",
-            "--codec", "ffv1", "--pix-fmt", pix_fmt)
+            "--codec", "ffv1", "--pix-fmt", pix_fmt, "--io", io)
     assert r.exit_code == 0, r.output
     a, b = decoded(src, bits > 8), decoded(out, bits > 8)
     assert len(a) == len(b) == 3
