@@ -2,12 +2,16 @@
 
 MSE is taken over every pixel and channel of the full frame (no border crop, RGB, not Y), the
 convention of the published GoPro numbers. R is 255 for 8-bit frames, 65535 for 16-bit ones.
+
+On the CPU, 8- and 16-bit frames take OpenCV's integer sum of squared differences (exact; ~0.1 ms
+for a 1280x720 RGB pair on one core, where the float64 difference took ~35 ms).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from vdeblur.metrics._common import Device, Frame, prepare
@@ -25,6 +29,20 @@ def psnr(
     compute (default: where the tensors are, CPU for numpy). Accumulates in float64.
     """
     ta, tb, r = prepare(a, b, data_range, device, channel_axis)
+    if ta.device.type == "cpu" and ta.dtype == tb.dtype and ta.dtype in (torch.uint8, torch.uint16):
+        import cv2
+
+        # exact integer squared differences, summed in float64; the order of the elements does not
+        # matter, so both frames are read in ``a``'s memory order (no copy for contiguous input)
+        perm = sorted(range(ta.dim()), key=lambda d: -ta.stride(d))
+        xa = np.ascontiguousarray(ta.permute(perm).numpy()).reshape(1, -1)  # one row: fastest
+        xb = np.ascontiguousarray(tb.permute(perm).numpy()).reshape(1, -1)
+        sse, step = 0.0, 1 << 30  # OpenCV's sizes are int32
+        for i in range(0, xa.shape[1], step):
+            sse += cv2.norm(xa[:, i : i + step], xb[:, i : i + step], cv2.NORM_L2SQR)
+        if sse == 0.0:
+            return math.inf
+        return 10.0 * math.log10(r * r * xa.shape[1] / sse)
     dtype = torch.float32 if ta.device.type == "mps" else torch.float64  # mps has no float64
     diff = ta.to(dtype) - tb.to(dtype)
     mse = float(diff.square_().mean(dtype=dtype))
