@@ -186,3 +186,16 @@ def test_restored_and_passed_frames_agree(cli, tmp_path, io):
     ref = decoded(src, high_depth=True)
     for (_, r10), (_, r8) in zip(ref, outs["passed"]):
         assert abs(r10.astype(float).mean() / 257 - r8.astype(float).mean()) < 0.2  # 10 -> 8 bit keeps brightness
+
+
+@pytest.mark.parametrize("size", [(10, 16), (10, 15), (7, 6), (1, 1)])
+@pytest.mark.parametrize("sub", [(2, 2), (2, 1), (1, 2)])
+def test_chroma_downsampling_inverts_upsampling(size, sub):
+    """down(up(c)) == c: chroma a method leaves alone, or replaces by the upsampled chroma of other
+    samples, comes back as those samples (a strong change is not sharpened or smoothed on the way)."""
+    from vdeblur.io.colour import downsample, upsample
+
+    (h, w), (sx, sy) = size, sub
+    c = np.random.default_rng(1).random((2, -(-h // sy), -(-w // sx))).astype(np.float32)
+    assert np.abs(downsample(upsample(c, sx, sy, w, h), sx, sy) - c).max() < 1e-6
+    assert downsample(np.ones((h, w), np.float32), sx, sy) == pytest.approx(1.0)

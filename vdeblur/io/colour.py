@@ -12,8 +12,8 @@ smoothed again at every round trip. Here:
 * **RGB -> YUV** for a restored frame: luma is the restored pixel converted by the same matrix
   with correct rounding, except where the method left the pixel exactly as it was, which keeps
   the decoded sample. Chroma is the decoded frame's own samples plus the change the method made,
-  converted and downsampled by the filter matched to the upsampler (upsampling then downsampling
-  is not the identity, so an unchanged frame must keep its own chroma samples). A frame a method
+  converted and downsampled by the inverse of the upsampler on its range (LeGall 5/3 across,
+  -1/4 3/4 3/4 -1/4 down: downsampling upsampled chroma gives the samples back exactly). A frame a method
   returns unchanged therefore comes back bit for bit, and restored and passed-through frames of
   the same content cannot differ in brightness. Without a decoded YUV frame (RGB input), the
   restored RGB is converted directly, with correct rounding.
@@ -188,31 +188,41 @@ def upsample(c: np.ndarray, sx: int, sy: int, width: int, height: int) -> np.nda
     return c[..., :height, :width]
 
 
+def _pad_last2(x: np.ndarray, axis: int, before: int, after: int, mode: str) -> np.ndarray:
+    pads = [(0, 0)] * x.ndim
+    pads[axis] = (before, after)
+    return np.pad(x, pads, mode=mode)
+
+
 def _down_rows(x: np.ndarray) -> np.ndarray:
-    """The transpose of ``_up_rows``, normalised: weights 1/8, 3/8, 3/8, 1/8."""
-    if x.shape[-2] % 2:
-        x = np.concatenate([x, x[..., -1:, :]], axis=-2)
-    ev, od = x[..., 0::2, :], x[..., 1::2, :]
-    prev = np.concatenate([ev[..., :1, :], od[..., :-1, :]], axis=-2)  # the row above each pair
-    nxt = np.concatenate([ev[..., 1:, :], od[..., -1:, :]], axis=-2)  # the row below each pair
-    out = ev + od
-    out *= np.float32(0.375)
-    prev += nxt
-    prev *= np.float32(0.125)
-    out += prev
-    return out
+    """The inverse of ``_up_rows`` on its range (down(up(c)) == c): weights -1/4, 3/4, 3/4, -1/4
+    over the two rows of each pair and their outer neighbours (edges replicated)."""
+    n = -(-x.shape[-2] // 2)
+    if x.shape[-2] % 2 and x.shape[-2] >= 3:  # odd height: the row upsampling cropped, extrapolated
+        x = np.concatenate([x, 1.5 * x[..., -1:, :] - 0.5 * x[..., -2:-1, :]], axis=-2)
+    xp = _pad_last2(x, x.ndim - 2, 1, 1 + x.shape[-2] % 2, "edge")  # xp[k + 1] = x[k]
+    inner = xp[..., 1:2 * n + 1:2, :] + xp[..., 2:2 * n + 2:2, :]
+    outer = xp[..., 0:2 * n:2, :] + xp[..., 3:2 * n + 3:2, :]
+    inner *= np.float32(0.75)
+    outer *= np.float32(0.25)
+    inner -= outer
+    return inner
 
 
 def _down_cols(x: np.ndarray) -> np.ndarray:
-    """The transpose of ``_up_cols``, normalised: weights 1/4, 1/2, 1/4 around even columns."""
-    if x.shape[-1] % 2:
-        x = np.concatenate([x, x[..., -1:]], axis=-1)
-    ev, od = x[..., 0::2], x[..., 1::2]
-    prev = np.concatenate([ev[..., :1], od[..., :-1]], axis=-1)
-    prev += od
-    prev *= np.float32(0.25)
-    out = ev * np.float32(0.5)
-    out += prev
+    """The inverse of ``_up_cols`` on its range (down(up(c)) == c): LeGall 5/3 analysis low-pass,
+    weights -1/8, 1/4, 3/4, 1/4, -1/8 around each even column (edges mirrored)."""
+    n = -(-x.shape[-1] // 2)
+    if x.shape[-1] < 3:  # too narrow to mirror twice: the even columns
+        return np.ascontiguousarray(x[..., 0::2], dtype=np.float32)
+    xp = _pad_last2(x, x.ndim - 1, 2, 2, "reflect")  # xp[k + 2] = x[k]
+    out = xp[..., 2:2 * n + 2:2] * np.float32(0.75)
+    near = xp[..., 1:2 * n + 1:2] + xp[..., 3:2 * n + 3:2]
+    far = xp[..., 0:2 * n:2] + xp[..., 4:2 * n + 4:2]
+    near *= np.float32(0.25)
+    far *= np.float32(0.125)
+    out += near
+    out -= far
     return out
 
 
