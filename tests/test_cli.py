@@ -161,18 +161,18 @@ def test_closed_stdout_stops_quietly(partial):
 
 
 def test_help_and_readme_say_what_the_default_method_does(cli):
-    """The default method (blind Richardson-Lucy) can lower the quality of real footage: `run
+    """The default method (blind Richardson-Lucy) can lower the quality of footage: `run
     --help` and README's usage say what it does and what to try instead."""
     import re
     from pathlib import Path
 
     text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", cli("run", "--help").stdout).split())
     for words in ("The default, richardson-lucy, is blind Richardson-Lucy deconvolution",
-                  "frames the selector judges blurred", "slow", "lower the quality of real footage",
+                  "frames the selector judges blurred", "slow", "can lower quality",
                   "--frames 50 --reference SHARP", "atrous", "r2d4"):
         assert words in text, words
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     usage = readme[readme.index("### `vdeblur run"):readme.index("### Many files")]
     row = next(line for line in usage.splitlines() if line.startswith("| `--method NAME`"))
-    assert "blind Richardson-Lucy" in row and "lower the quality of real footage" in row and "atrous" in row
+    assert "blind Richardson-Lucy" in row and "can lower quality" in row and "atrous" in row
     assert "`--start TIME`" in usage and "`--frames N`" in usage
