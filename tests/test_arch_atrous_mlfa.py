@@ -163,3 +163,27 @@ def test_mlfa_trains():
     frames = torch.stack([sharp.roll(1, -1), sharp, sharp.roll(-1, -1)], dim=1) * 0.8 + 0.1
     losses = _loss_drops(net, frames, sharp)
     assert losses[-1] < losses[0]
+
+
+def test_scaled_conv_and_deconv_equal_their_first_form():
+    """The scale folded into the filters and the bias into the conv: the first implementation
+    (``act(conv(pad(x)) * scale + bias)``) is kept here as the reference."""
+    import torch.nn.functional as F
+
+    from vdeblur.methods.archs.atrous import NEGATIVE_SLOPE, ScaledConv, ScaledDeconv
+
+    torch.manual_seed(4)
+    x = torch.randn(2, 6, 17, 21)
+    for layer in (ScaledConv(6, 5, 3, dilation=2), ScaledConv(6, 5, 3, stride=2, act=False),
+                  ScaledConv(6, 4, 9), ScaledDeconv(6, 4), ScaledDeconv(6, 4, act=False)):
+        with torch.no_grad():
+            layer.scale.uniform_(0.5, 2.0)
+            layer.bias.uniform_(-1, 1)
+        if isinstance(layer, ScaledConv):
+            p = layer.pad
+            y = layer.conv(F.pad(x, (p, p, p, p), mode="reflect"))
+        else:
+            y = layer.deconv(x)
+        ref = y * layer.scale.view(1, -1, 1, 1) + layer.bias.view(1, -1, 1, 1)
+        ref = F.leaky_relu(ref, NEGATIVE_SLOPE) if layer.act else ref
+        torch.testing.assert_close(layer(x), ref, atol=1e-5, rtol=1e-5)

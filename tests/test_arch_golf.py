@@ -95,3 +95,50 @@ def test_iterations_count_g_applications(iterations):
     with torch.no_grad():
         model(torch.rand(1, 3, 10, 10))
     assert calls == {"f": 1, "g": iterations}
+
+
+def _old_block(blk, x):
+    """The first implementation of BasicBlock.forward, kept as the reference: every layer through
+    its own module (nn.InstanceNorm2d, separate ReLUs)."""
+    return blk.shortcut(x) + blk.residual(x)
+
+
+@pytest.mark.parametrize("c_in,c_out", [(8, 8), (8, 3), (3, 3)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_norm_relu_equals_the_module_form(c_in, c_out, channels_last):
+    torch.manual_seed(3)
+    blk = BasicBlock(c_in, c_out).eval()
+    with torch.no_grad():  # non-trivial affine parameters
+        for m in blk.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, c_in, 19, 23) * 2 + 1
+    if channels_last:
+        blk, x = blk.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        torch.testing.assert_close(blk(x), _old_block(blk, x), atol=1e-5, rtol=1e-5)
+    # and gradients still flow through the fused form
+    y = blk.train()(x.clone().requires_grad_())
+    y.square().mean().backward()
+    assert all(p.grad is not None for p in blk.parameters())
+
+
+def test_shipped_golf_weights_give_the_module_form_output():
+    from vdeblur.weights.store import load_state_dict
+    from pathlib import Path
+
+    import vdeblur.weights as w
+
+    net = Golf(**GOLF_VARIANTS["small"]).eval()
+    net.load_state_dict({k: v.float() for k, v in load_state_dict(
+        Path(w.__file__).parent / "files" / "golf-small.safetensors").items()})
+    x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        ref = x
+        for g in [net.f] + [net.g] * net.iterations:
+            h = g.head(ref)
+            for blk in g.blocks:
+                h = _old_block(blk, h)
+            ref = ref + g.tail(h)
+        torch.testing.assert_close(net(x), ref, atol=1e-5, rtol=1e-5)

@@ -90,8 +90,11 @@ class ScaledConv(nn.Module):
             p = self.pad
             mode = "reflect" if p < min(x.shape[-2:]) else "constant"
             x = F.pad(x, (p, p, p, p), mode=mode)
-        y = self.conv(x) * self.scale.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-        return F.leaky_relu(y, NEGATIVE_SLOPE) if self.act else y
+        # scale * conv(x) + bias as one conv: the scale folded into the filters (a tiny tensor),
+        # the bias into the conv; then the activation in place (two passes over y fewer)
+        c = self.conv
+        y = F.conv2d(x, c.weight * self.scale.view(-1, 1, 1, 1), self.bias, c.stride, 0, c.dilation)
+        return F.leaky_relu(y, NEGATIVE_SLOPE, inplace=True) if self.act else y
 
 
 class ScaledDeconv(nn.Module):
@@ -107,8 +110,10 @@ class ScaledDeconv(nn.Module):
         self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.deconv(x) * self.scale.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-        return F.leaky_relu(y, NEGATIVE_SLOPE) if self.act else y
+        d = self.deconv  # weight [c_in, c_out, 3, 3]: the scale folded in per output map
+        y = F.conv_transpose2d(x, d.weight * self.scale.view(1, -1, 1, 1), self.bias, d.stride,
+                               d.padding, d.output_padding)
+        return F.leaky_relu(y, NEGATIVE_SLOPE, inplace=True) if self.act else y
 
 
 class AtrousBlock(nn.Module):
