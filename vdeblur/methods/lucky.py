@@ -50,7 +50,7 @@ DEFAULT_PER_SIDE = 2
 #: (the final warp and blend run at full resolution)
 WORK_SIDE = 320
 #: DIS optical flow: preset, computed down to the finest scale (0: full work resolution)
-FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
+FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
 FINEST_SCALE = 0
 #: the blur kernel's radius, a fraction of the work scale's longest side, and the tiles of the
 #: blur field (one kernel each), a fraction of it too
@@ -58,11 +58,16 @@ KR = 0.035
 TILE = 0.35
 #: refits of the blur field where the nearest neighbour and the frame agree
 REFITS = 1
+#: smoothing of the flow (Gaussian sigma, work-scale pixels) after a 5x5 median
+FLOW_SMOOTH = 2.0
+#: how strongly a tile's kernel is drawn towards the frame's (the fit's regulariser)
+TILE_PRIOR = 0.1
 #: trust test: a pixel is fully trusted while the local RMS difference (in [0, 1]) between the
 #: re-blurred warp and the frame is within TRUST_LO (noise, compression) + SHIFT_TOL pixels times
 #: the local gradient (the misalignment allowed), not trusted beyond twice that
-TRUST_LO = 0.012
-SHIFT_TOL = 0.6
+TRUST_LO = 0.016
+SHIFT_TOL = 0.8
+GAIN_TOL = 0.5
 #: erosion of the trust maps, in kernel radii (no untrusted pixel's neighbourhood is trusted)
 ERODE = 0.25
 WARP_INTERP = cv2.INTER_CUBIC
@@ -131,17 +136,25 @@ def _taper(h: int, w: int) -> np.ndarray:
 
 
 def fit_kernel(sharp: np.ndarray, blurred: np.ndarray, radius: int, weight: np.ndarray | None = None,
-               reg: float = 1e-2, centre: bool = True) -> np.ndarray:
+               reg: float = 1e-2, centre: bool = True, prior: np.ndarray | None = None) -> np.ndarray:
     """The kernel k (side 2 * radius + 1, >= 0, sum 1, centroid at the centre; for cv2.filter2D,
-    which correlates) that best explains ``blurred`` ~ filter2D(``sharp``, k) (both aligned luma) by regularised least squares in the Fourier
-    domain; ``weight`` (0..1) keeps the pixels where the two disagree out of the fit."""
+    which correlates) that best explains ``blurred`` ~ filter2D(``sharp``, k) (both aligned luma)
+    by regularised least squares in the Fourier domain; ``weight`` (0..1) keeps the pixels where
+    the two disagree out of the fit; the fit is drawn towards ``prior`` (a kernel of the same
+    form) where the data say little."""
     h, w = blurred.shape
     win = _taper(h, w) if weight is None else _taper(h, w) * weight
     s = (sharp - sharp.mean()) * win
     b = (blurred - blurred.mean()) * win
     fs, fb = np.fft.rfft2(s), np.fft.rfft2(b)
     p = (fs.real ** 2 + fs.imag ** 2)
-    k = np.fft.irfft2(np.conj(fs) * fb / (p + reg * p.mean() + 1e-12), s=(h, w))
+    lam = reg * p.mean() + 1e-12
+    num = np.conj(fs) * fb
+    if prior is not None:  # argmin |S K - B|^2 + lam |K - P|^2
+        pr = np.zeros((h, w))
+        pr[h // 2 - radius:h // 2 + radius + 1, w // 2 - radius:w // 2 + radius + 1] = prior[::-1, ::-1]
+        num = num + lam * np.fft.rfft2(np.fft.ifftshift(pr))
+    k = np.fft.irfft2(num / (p + lam), s=(h, w))
     k = np.fft.fftshift(k)[h // 2 - radius:h // 2 + radius + 1, w // 2 - radius:w // 2 + radius + 1]
     k = k[::-1, ::-1]  # a convolution kernel; cv2.filter2D correlates
     k = np.maximum(np.nan_to_num(k, nan=0.0, posinf=0.0, neginf=0.0), 0)
@@ -199,11 +212,12 @@ class BlurField:
                 yield (j, i), (y0, y1, x0, x1), np.outer(wy[y0:y1], wx[x0:x1])
 
     def fit(self, sharp: np.ndarray, blurred: np.ndarray, weight: np.ndarray) -> None:
+        """One kernel for the frame, then each tile's, drawn towards it where the tile says little."""
+        whole = fit_kernel(sharp, blurred, self.r, np.maximum(weight, 1e-3))
         for key, (y0, y1, x0, x1), tw in self.tiles():
             wgt = weight[y0:y1, x0:x1] * tw
-            if wgt.mean() < 0.05 and key in self.kernels:
-                continue  # too little agreement here to refit: keep the kernel it had
-            self.kernels[key] = fit_kernel(sharp[y0:y1, x0:x1], blurred[y0:y1, x0:x1], self.r, np.maximum(wgt, 1e-3))
+            self.kernels[key] = fit_kernel(sharp[y0:y1, x0:x1], blurred[y0:y1, x0:x1], self.r,
+                                           np.maximum(wgt, 1e-3), reg=TILE_PRIOR, prior=whole)
 
     def apply(self, img: np.ndarray) -> np.ndarray:
         out = np.zeros_like(img)
@@ -248,6 +262,15 @@ class Lucky(Method):
         return (self.fallback(x.unsqueeze(1))[0] if self.fallback is not None else x), None
 
     # -- the method ----------------------------------------------------------------------------
+    def _flow_to(self, b8: np.ndarray, s8: np.ndarray) -> np.ndarray:
+        """Dense flow from the frame to a (blurred-to-match) neighbour, smoothed: DIS's
+        per-patch noise costs more than the detail of the motion a smoothing loses (where it
+        loses it, the trust test sees it)."""
+        f = self._dis().calc(b8, s8, None)
+        if FLOW_SMOOTH > 0:
+            f = cv2.GaussianBlur(cv2.medianBlur(f, 5), (0, 0), FLOW_SMOOTH)
+        return f
+
     def _dis(self) -> Any:
         if self._flow is None:
             self._flow = cv2.DISOpticalFlow_create(FLOW_PRESET)
@@ -303,21 +326,21 @@ class Lucky(Method):
 
         flows, trusts = [], []
         for i, s in enumerate(sharp):
-            f = dis.calc(b8, _u8(k.apply(s)), None)
+            f = self._flow_to(b8, _u8(k.apply(s)))
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
             for _ in range(REFITS if i == 0 else 0):  # refit the blur where warp and frame agree, with the better flow
-                agree = self._trust(k.apply(ws), b, kr) * _inside(f, gx, gy, kr)
+                agree = self._trust(k.apply(ws), b, ws, kr) * _inside(f, gx, gy, kr)
                 k.fit(ws, b, agree)
                 tm.lap("blur estimate")
-                f = dis.calc(b8, _u8(k.apply(s)), None)
+                f = self._flow_to(b8, _u8(k.apply(s)))
                 tm.lap("flow")
                 ws = _warp(s, f, gx, gy)
                 tm.lap("warp")
             wc = _warp(small(neighbours[i]), f, gx, gy)
             tm.lap("warp")
-            trust = self._trust(k.apply(wc), bc, kr)
+            trust = self._trust(k.apply(wc), bc, wc, kr)
             trust *= _inside(f, gx, gy, 1.0)
             trusts.append(trust)
             flows.append(f)
@@ -356,20 +379,22 @@ class Lucky(Method):
         return res
 
     @staticmethod
-    def _trust(reblurred: np.ndarray, blurred: np.ndarray, kr: int) -> np.ndarray:
-        """0..1 per pixel: how well the re-blurred warp explains the blurred frame: the local RMS
-        difference (the worst colour channel) against the noise plus the difference a small
-        misalignment makes at this local gradient; eroded and feathered, so no untrusted pixel's
-        neighbourhood is trusted and the blend has no seams."""
-        d = (reblurred - blurred) ** 2
-        if d.ndim == 3:
-            d = d.max(axis=2)
-        rms = np.sqrt(np.maximum(cv2.blur(d, (5, 5)), 0))
-        gx = cv2.Sobel(reblurred, -1, 1, 0, ksize=3, scale=1 / 8)
-        gy = cv2.Sobel(reblurred, -1, 0, 1, ksize=3, scale=1 / 8)
-        g2 = gx * gx + gy * gy
-        g = np.sqrt(np.maximum(cv2.blur(g2.max(axis=2) if g2.ndim == 3 else g2, (5, 5)), 0))
-        t = np.clip(2.0 - rms / (TRUST_LO + SHIFT_TOL * g), 0, 1)
+    def _trust(reblurred: np.ndarray, blurred: np.ndarray, warped: np.ndarray, kr: int) -> np.ndarray:
+        """0..1 per pixel: how well the re-blurred warp explains the blurred frame. The local RMS
+        difference r (the worst colour channel) must be within the noise plus the lesser of: the
+        difference a small misalignment makes at this local gradient, and a fraction of what the
+        blur took away here (|warp - re-blurred warp|: replacing a pixel must gain more than the
+        warp's error can lose). Eroded and feathered, so no untrusted pixel's neighbourhood is
+        trusted and the blend has no seams."""
+        def local_rms(x: np.ndarray) -> np.ndarray:
+            x = x * x
+            return np.sqrt(np.maximum(cv2.blur(x.max(axis=2) if x.ndim == 3 else x, (5, 5)), 0))
+
+        rms = local_rms(reblurred - blurred)
+        g = np.sqrt(local_rms(cv2.Sobel(reblurred, -1, 1, 0, ksize=3, scale=1 / 8)) ** 2
+                    + local_rms(cv2.Sobel(reblurred, -1, 0, 1, ksize=3, scale=1 / 8)) ** 2)
+        gain = local_rms(warped - reblurred)
+        t = np.clip(2.0 - rms / (TRUST_LO + np.minimum(SHIFT_TOL * g, GAIN_TOL * gain)), 0, 1)
         e = 2 * max(1, round(ERODE * kr)) + 1
         t = cv2.erode(t, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e)))
         return cv2.GaussianBlur(t, (0, 0), max(1.0, e / 3.0))
