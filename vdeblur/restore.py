@@ -30,6 +30,7 @@ class RunOptions:
     batch: int = 0  # 0: auto (4 on a GPU, 1 on the CPU)
     tile: int | None = None  # tile size; None: whole frames, tiles only when a frame does not fit
     tile_overlap: int = 32
+    max_memory: int | None = None  # bytes a batch may take (--max-memory); None: a share of free memory
     ensemble: bool = False  # geometric self-ensemble (8 flips/rotations, averaged)
     codec: str = "libx264"
     crf: int | None = 18
@@ -134,7 +135,7 @@ def prepare(o: RunOptions, inp: str, out: str, *, need_metrics: bool = False, ch
 
         device = resolve_device(o.device)
         restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
-                            ensemble=o.ensemble)
+                            ensemble=o.ensemble, max_memory=o.max_memory)
     if o.labels:
         from vdeblur.select.labels import labels_selector
 

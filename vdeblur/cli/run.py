@@ -30,8 +30,9 @@ def run(
     device: str = typer.Option("auto", "--device", autocompletion=common.complete_device, help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 or bf16 (autocast)."),
     batch: int = typer.Option(0, "--batch", min=0, help="Frames per batch (0: 4 on a GPU, 1 on the CPU)."),
-    tile: Optional[int] = typer.Option(None, "--tile", min=16, help="Restore in overlapping tiles of this size (default: whole frames; tiles of 512 then 256 when a frame does not fit in device memory)."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=16, help="Restore in overlapping tiles of this size (default: whole frames, or tiles sized to --max-memory; tiles of 512, 256 then 128 when a frame does not fit in memory)."),
     tile_overlap: int = typer.Option(32, "--tile-overlap", min=0, help="Overlap of the tiles in pixels, blended with a smooth window."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", help="Memory a batch may take, e.g. 4G or 800M: a frame whose method would need more is restored in tiles sized to fit (default: half of the free memory; on a GPU, of its free memory)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Geometric self-ensemble: average over 8 flips/rotations (8x slower)."),
     codec: str = typer.Option("libx264", "--codec", autocompletion=common.complete_codec, help="Video encoder."),
     crf: Optional[int] = typer.Option(18, "--crf", help="Constant rate factor (quality) of the encoder."),
@@ -53,6 +54,7 @@ def run(
 ) -> None:
     """Restore videos: decode, select blurred frames, restore them, re-encode with audio and timing kept."""
     from vdeblur.batch import BatchOptions, expand_inputs, is_batch, make_dirs, run_inputs
+    from vdeblur.engine.memory import parse_size
     from vdeblur.restore import RunOptions, check_options
 
     if output == "-" and json:
@@ -63,7 +65,8 @@ def run(
     opts = RunOptions(
         method=method, method_cfg=cfg, select=select, select_every=select_every, threshold=threshold,
         select_weights=select_weights, labels=labels,
-        device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap, ensemble=ensemble, codec=codec, crf=crf, preset=preset,
+        device=device, precision=precision, batch=batch, tile=tile, tile_overlap=tile_overlap,
+        max_memory=None if max_memory is None else parse_size(max_memory), ensemble=ensemble, codec=codec, crf=crf, preset=preset,
         pix_fmt=pix_fmt, io=io, force=force, format=format, start=parse_time(start, "--start"), frames=frames,
     )
     batch_mode = is_batch(inputs)

@@ -12,8 +12,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vdeblur.engine.memory import (OutOfMemory, default_budget, describe_oom, format_size, plan_tile,
+                                   probe_bytes_per_pixel)
 from vdeblur.engine.precision import run_with_fallback
-from vdeblur.engine.tiling import run_tiled_or_whole
+from vdeblur.engine.tiling import is_oom, run_tiled_or_whole
 from vdeblur.errors import UsageError
 from vdeblur.methods.base import Method
 
@@ -32,6 +34,8 @@ def to_array(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     """float tensor [3, H, W] -> HxWx3 array of ``dtype`` (clamped and rounded)."""
     peak = 65535.0 if dtype == np.uint16 else 255.0
     x = t.detach().float().clamp_(0, 1).mul_(peak).round_().permute(1, 2, 0)
+    if dtype == np.uint8:  # straight to 1 byte a value: no int32 copy of the frame (4 bytes a value)
+        return np.ascontiguousarray(x.to("cpu", torch.uint8).numpy())
     return x.to("cpu", torch.int32).numpy().astype(dtype)
 
 
@@ -76,6 +80,7 @@ class Restorer:
         tile: int | None = None,
         tile_overlap: int = 32,
         ensemble: bool = False,
+        max_memory: int | None = None,
     ):
         # channels_last: 3-4x faster convolutions on CPU in bf16, and on tensor cores
         self.method = method.to(device, memory_format=torch.channels_last).eval()
@@ -88,8 +93,48 @@ class Restorer:
         if ensemble and method.recurrent:
             raise UsageError("--ensemble: a recurrent method carries state from frame to frame and cannot be ensembled")
         self.ensemble = ensemble
+        #: bytes a batch may take (--max-memory); None: a share of what is free, read per frame size
+        self.max_memory = max_memory
+        #: tile size per frame size (h, w): planned from the budget, or what worked after running
+        #: out of memory (so later frames start there instead of failing again); None: whole frames
+        self._tiles: dict[tuple[int, int], int | None] = {}
+
+    def _plan(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int | None:
+        """The tile size to start a batch ``x`` [B, T, 3, H, W] with (None: the whole frame)."""
+        key = tuple(x.shape[-2:])
+        if key not in self._tiles:
+            h, w = key
+            budget = self.max_memory if self.max_memory is not None else default_budget(self.device)
+            bpp: list[float] = []
+
+            def probe() -> float:
+                bpp.append(probe_bytes_per_pixel(fn, x[:1], multiple=self.method.pad_multiple))
+                return bpp[-1]
+
+            tile = plan_tile(h, w, x.shape[0], x.shape[1], budget, probe)
+            if tile is not None and (tile >= h and tile >= w):
+                tile = None
+            if tile is not None:
+                how = "--max-memory" if self.max_memory is not None else "free memory"
+                self.warn(f"a {w}x{h} frame needs ~{format_size(h * w * x.shape[0] * bpp[-1])} with this method, "
+                          f"over the {format_size(budget)} budget ({how}); "
+                          f"restoring in {tile}x{tile} tiles (overlap {self.tile_overlap})")
+            self._tiles[key] = tile
+        return self._tiles[key]
 
     def restore(self, windows: list[list[np.ndarray]], state: Any = None) -> tuple[list[np.ndarray], Any]:
+        try:
+            return self._restore(windows, state)
+        except (RuntimeError, MemoryError) as e:
+            if not is_oom(e):
+                raise
+            err = e.with_traceback(None)  # drop the frames (and the tensors they hold)
+        fh, fw = windows[0][0].shape[:2]
+        where = "" if self.method.recurrent or self.tile is not None else " even in the smallest tiles"
+        raise OutOfMemory(f"not enough memory to restore a {fw}x{fh} frame{where} ({describe_oom(err)}); "
+                          "pass a smaller --tile, or free memory")
+
+    def _restore(self, windows: list[list[np.ndarray]], state: Any) -> tuple[list[np.ndarray], Any]:
         dtype = windows[0][0].dtype
         x = torch.stack([to_tensor(w, self.device) for w in windows])  # [B, T, 3, H, W]
         x, h, w = pad_to(x, self.method.pad_multiple)
@@ -99,12 +144,16 @@ class Restorer:
             if self.method.recurrent:
                 out, box["state"] = self.method(x, state)
                 return out
-            # whole frames, or overlapping tiles when asked or when a frame does not fit
+            # whole frames, or overlapping tiles when asked, when the memory budget says so, or
+            # when a frame does not fit (the size that worked is kept for the next frames)
             def fn(crop: torch.Tensor) -> torch.Tensor:
                 return self_ensemble(lambda c: self.method(c)[0], crop) if self.ensemble else self.method(crop)[0]
 
+            key = (x.shape[-2], x.shape[-1])
+            start = None if self.tile is not None else self._plan(fn, x)
             return run_tiled_or_whole(fn, x, self.tile, self.tile_overlap, self.method.pad_multiple,
-                                      self.device, self.warn)
+                                      self.device, self.warn, start=start,
+                                      on_tile=lambda t: self._tiles.__setitem__(key, t))
 
         out = run_with_fallback(call, self.device, self.precision, self.warn)[..., :h, :w]
         return [to_array(o, dtype) for o in out], box.get("state")

@@ -24,7 +24,7 @@ import torch
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
 #: tile sizes tried, in order, when a whole frame runs out of memory
-FALLBACK_TILES = (512, 256)
+FALLBACK_TILES = (512, 256, 128)
 
 
 def _tile_size(length: int, tile: int, multiple: int) -> int:
@@ -158,11 +158,21 @@ def auto_tile(
 
 
 def is_oom(exc: BaseException) -> bool:
-    """True for a device out-of-memory error (CUDA's OutOfMemoryError or an 'out of memory' RuntimeError)."""
-    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom_type is not None and isinstance(exc, oom_type):
+    """True for an out-of-memory error of any device: ``torch.OutOfMemoryError`` (CUDA, and the
+    CPU allocator in recent torch), an 'out of memory' RuntimeError (CUDA, MPS), the CPU
+    allocator's "DefaultCPUAllocator: can't allocate memory" RuntimeError, or a MemoryError
+    (numpy, Python)."""
+    if isinstance(exc, MemoryError):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    for name in ("OutOfMemoryError",):
+        for mod in (torch, torch.cuda):
+            oom_type = getattr(mod, name, None)
+            if isinstance(oom_type, type) and isinstance(exc, oom_type):
+                return True
+    if not isinstance(exc, RuntimeError):
+        return False
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
 
 
 def _release(device: torch.device | str | None) -> None:
@@ -179,32 +189,44 @@ def run_tiled_or_whole(
     device: torch.device | str | None = None,
     warn: Callable[[str], None] = lambda m: None,
     fallback_tiles: Sequence[int] = FALLBACK_TILES,
+    *,
+    start: int | None = None,
+    on_tile: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """``tiled_call`` when ``tile`` is given; else the whole frame, and on out-of-memory retry in
-    tiles of 512, then 256 (sizes not smaller than the frame are skipped), warning via ``warn``.
-    Re-raises the last out-of-memory error when every size fails."""
+    """``tiled_call`` when ``tile`` is given (the user's --tile: no fallback). Otherwise the whole
+    frame -- or tiles of ``start`` when a memory plan or an earlier fallback chose them -- and on
+    out-of-memory (CUDA, MPS or the CPU allocator) retry in the smaller of ``fallback_tiles``
+    (sizes that would cover the whole frame are skipped), warning via ``warn``; ``on_tile`` hears
+    the size that worked after a fallback, so the caller can start there next time. Re-raises the
+    last out-of-memory error when every size fails."""
     if tile is not None:
         return tiled_call(fn, x, tile, overlap, multiple)
     H, W = x.shape[-2:]
     try:
-        return fn(x)
-    except RuntimeError as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        return fn(x) if start is None else tiled_call(fn, x, start, overlap, multiple)
+    except (RuntimeError, MemoryError) as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
         if not is_oom(e):
             raise
         last: BaseException = e.with_traceback(None)  # drop the frames holding the big tensors
     # out of the except block, so the traceback (and the tensors its frames hold) is freed
     _release(device)
-    what = f"whole {W}x{H} frame"
+    what = f"whole {W}x{H} frame" if start is None else f"{start}x{start} tile"
     for t in fallback_tiles:
         if _tile_size(H, t, multiple) >= H and _tile_size(W, t, multiple) >= W:
             continue  # this "tile" would be the whole frame again
+        if start is not None and t >= start:
+            continue  # not smaller than the size that just failed
         warn(f"out of memory on a {what}; retrying in {t}x{t} tiles (overlap {overlap}); pass --tile to skip this")
         try:
-            return tiled_call(fn, x, t, overlap, multiple)
-        except RuntimeError as e:
+            out = tiled_call(fn, x, t, overlap, multiple)
+        except (RuntimeError, MemoryError) as e:
             if not is_oom(e):
                 raise
             last = e.with_traceback(None)
+        else:
+            if on_tile is not None:
+                on_tile(t)
+            return out
         _release(device)
         what = f"{t}x{t} tile"
     raise last
