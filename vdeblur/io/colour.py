@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 # AVColorSpace -> (name, Kr, Kb)
@@ -155,84 +156,41 @@ def _planes(vf: Any, layout: Layout) -> list[np.ndarray]:
 
 # -- chroma resampling ------------------------------------------------------------------------------
 
-def _up_rows(c: np.ndarray) -> np.ndarray:
-    """Vertical x2 (axis -2), chroma centred between two luma rows: weights 3/4, 1/4."""
-    out = np.empty(c.shape[:-2] + (2 * c.shape[-2], c.shape[-1]), np.float32)
-    c3 = c * np.float32(0.75)
-    c1 = c * np.float32(0.25)
-    out[..., 0, :] = c[..., 0, :]  # the edges: the nearest row itself
-    out[..., -1, :] = c[..., -1, :]
-    np.add(c3[..., 1:, :], c1[..., :-1, :], out=out[..., 2::2, :])
-    np.add(c3[..., :-1, :], c1[..., 1:, :], out=out[..., 1:-1:2, :])
-    return out
-
-
-def _up_cols(c: np.ndarray) -> np.ndarray:
-    """Horizontal x2 (axis -1), chroma co-sited with the even luma columns."""
-    out = np.empty(c.shape[:-1] + (2 * c.shape[-1],), np.float32)
-    out[..., 0::2] = c
-    out[..., -1] = c[..., -1]
-    odd = out[..., 1:-1:2]
-    np.add(c[..., :-1], c[..., 1:], out=odd)
-    odd *= np.float32(0.5)
-    return out
+# OpenCV does the per-pixel work (SIMD, its own threads): upsampling is nearest-neighbour x2
+# followed by a small separable filter, downsampling a filter followed by decimation.
+_ONE = np.array([1.0], np.float32)
+_KX_UP = np.array([0.0, 0.5, 0.5], np.float32)  # co-sited: even columns kept, odd ones the mean of two
+_KY_UP = np.array([0.25, 0.5, 0.25], np.float32)  # centred: 3/4 of the nearer row, 1/4 of the other
+_KX_DOWN = np.array([-0.125, 0.25, 0.75, 0.25, -0.125], np.float32)  # LeGall 5/3 analysis low-pass
+_KY_DOWN = np.array([-0.25, 0.75, 0.75, -0.25], np.float32)
 
 
 def upsample(c: np.ndarray, sx: int, sy: int, width: int, height: int) -> np.ndarray:
-    """Chroma planes (the last two axes) to the luma size (float32)."""
-    c = c.astype(np.float32, copy=False)
-    if sy == 2:
-        c = _up_rows(c)
-    if sx == 2:
-        c = _up_cols(c)
-    return c[..., :height, :width]
-
-
-def _pad_last2(x: np.ndarray, axis: int, before: int, after: int, mode: str) -> np.ndarray:
-    pads = [(0, 0)] * x.ndim
-    pads[axis] = (before, after)
-    return np.pad(x, pads, mode=mode)
-
-
-def _down_rows(x: np.ndarray) -> np.ndarray:
-    """The inverse of ``_up_rows`` on its range (down(up(c)) == c): weights -1/4, 3/4, 3/4, -1/4
-    over the two rows of each pair and their outer neighbours (edges replicated)."""
-    n = -(-x.shape[-2] // 2)
-    if x.shape[-2] % 2 and x.shape[-2] >= 3:  # odd height: the row upsampling cropped, extrapolated
-        x = np.concatenate([x, 1.5 * x[..., -1:, :] - 0.5 * x[..., -2:-1, :]], axis=-2)
-    xp = _pad_last2(x, x.ndim - 2, 1, 1 + x.shape[-2] % 2, "edge")  # xp[k + 1] = x[k]
-    inner = xp[..., 1:2 * n + 1:2, :] + xp[..., 2:2 * n + 2:2, :]
-    outer = xp[..., 0:2 * n:2, :] + xp[..., 3:2 * n + 3:2, :]
-    inner *= np.float32(0.75)
-    outer *= np.float32(0.25)
-    inner -= outer
-    return inner
-
-
-def _down_cols(x: np.ndarray) -> np.ndarray:
-    """The inverse of ``_up_cols`` on its range (down(up(c)) == c): LeGall 5/3 analysis low-pass,
-    weights -1/8, 1/4, 3/4, 1/4, -1/8 around each even column (edges mirrored)."""
-    n = -(-x.shape[-1] // 2)
-    if x.shape[-1] < 3:  # too narrow to mirror twice: the even columns
-        return np.ascontiguousarray(x[..., 0::2], dtype=np.float32)
-    xp = _pad_last2(x, x.ndim - 1, 2, 2, "reflect")  # xp[k + 2] = x[k]
-    out = xp[..., 2:2 * n + 2:2] * np.float32(0.75)
-    near = xp[..., 1:2 * n + 1:2] + xp[..., 3:2 * n + 3:2]
-    far = xp[..., 0:2 * n:2] + xp[..., 4:2 * n + 4:2]
-    near *= np.float32(0.25)
-    far *= np.float32(0.125)
-    out += near
-    out -= far
-    return out
+    """Chroma (H x W, or H x W x K) to the luma size, float32: bilinear, horizontally co-sited with
+    the even luma columns, vertically centred between two luma rows (edges replicated)."""
+    ch, cw = c.shape[:2]
+    if sx == 1 and sy == 1:
+        return c.astype(np.float32)
+    r = cv2.resize(c, (cw * sx, ch * sy), interpolation=cv2.INTER_NEAREST)
+    out = cv2.sepFilter2D(r, cv2.CV_32F, _KX_UP if sx == 2 else _ONE, _KY_UP if sy == 2 else _ONE,
+                          borderType=cv2.BORDER_REPLICATE)
+    return out[:height, :width]
 
 
 def downsample(x: np.ndarray, sx: int, sy: int) -> np.ndarray:
-    """Full-size chroma (the last two axes) to planes subsampled by ``sx``, ``sy`` (float32)."""
+    """Full-size chroma (H x W, or H x W x K) to the subsampled size, float32: the inverse of
+    ``upsample`` on its range (downsample(upsample(c)) == c): LeGall 5/3 across (edges mirrored),
+    -1/4 3/4 3/4 -1/4 over each pair of rows and their neighbours down (edges replicated)."""
     x = x.astype(np.float32, copy=False)
     if sx == 2:
-        x = _down_cols(x)
+        if x.shape[1] >= 3:
+            x = cv2.sepFilter2D(x, cv2.CV_32F, _KX_DOWN, _ONE, borderType=cv2.BORDER_REFLECT_101)
+        x = x[:, 0::2]
     if sy == 2:
-        x = _down_rows(x)
+        if x.shape[0] % 2 and x.shape[0] >= 3:  # odd height: the row upsampling cropped, extrapolated
+            x = np.concatenate([x, 1.5 * x[-1:] - 0.5 * x[-2:-1]], axis=0)
+        x = cv2.sepFilter2D(np.ascontiguousarray(x), cv2.CV_32F, _ONE, _KY_DOWN, anchor=(0, 1),
+                            borderType=cv2.BORDER_REPLICATE)[0::2]
     return x
 
 
@@ -278,23 +236,23 @@ def frame_to_rgb(vf: Any, spec: ColourSpec | None = None, *, high_depth: bool = 
         assert layout is not None
     spec = spec or spec_for_frame(vf)
     peak = 65535 if high_depth else 255
-    y, cb, cr = _normalised(vf, layout, spec)
+    y, cb, cr = _planes(vf, layout)
     h, w = y.shape
-    # the chroma terms of R, G, B at chroma size, then upsampled (both linear): planes (3, h, w)
-    m = _chroma_to_rgb(spec) * np.float32(peak)
-    terms = np.empty((3,) + cb.shape, np.float32)
-    for k in range(3):
-        np.add(m[0, k] * cb, m[1, k] * cr, out=terms[k])
-    if layout.sx > 1 or layout.sy > 1:
-        terms = upsample(terms, layout.sx, layout.sy, w, h)
-    y *= np.float32(peak)
-    y += np.float32(0.5)
-    terms += y
-    np.clip(terms, 0, peak, out=terms)
-    out = np.empty((h, w, 3), np.uint16 if high_depth else np.uint8)
-    for k in range(3):
-        out[..., k] = terms[k]  # truncation of value + 0.5 >= 0: rounding
-    return out
+    c = cv2.merge([cb, cr])
+    c = upsample(c, layout.sx, layout.sy, w, h)
+    ycc = cv2.merge([y.astype(np.float32), c])
+    # digital Y, Cb, Cr -> RGB on 0..peak, one affine map per pixel
+    yo, ys, co, cs = _scales(layout.bits, spec.full)
+    m = np.zeros((3, 4), np.float64)
+    m[:, 0] = peak / ys
+    m[:, 1:3] = _chroma_to_rgb(spec).T * (peak / cs)
+    m[:, 3] = -yo * peak / ys - m[:, 1:3].sum(axis=1) * co
+    rgb = cv2.transform(ycc, m.astype(np.float32))
+    if not high_depth:  # clamped below, rounded and clamped above by OpenCV
+        return cv2.convertScaleAbs(cv2.max(rgb, 0.0))
+    rgb += np.float32(0.5)
+    np.clip(rgb, 0, peak, out=rgb)
+    return rgb.astype(np.uint16)  # truncation of value + 0.5 >= 0: rounding
 
 
 def _chroma_to_rgb(spec: ColourSpec) -> np.ndarray:
@@ -338,6 +296,11 @@ def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None 
             if eq != source.format.name:
                 source = source.reformat(format=eq, interpolation=_ACCURATE)
             src_layout = layout_of(eq)
+    if (src_layout == out_layout and restored is not None and source_rgb is not None
+            and (source_spec or spec_for_frame(source)) == spec
+            and restored.dtype == (np.uint16 if out_layout.bits > 8 else np.uint8)
+            and source_rgb.dtype == restored.dtype and source_rgb.shape == restored.shape):
+        return _encode_same_layout(source, out_layout, spec, restored, source_rgb)
     if src_layout is not None:
         sspec = source_spec or spec_for_frame(source)
         y, cb, cr = _normalised(source, src_layout, sspec)
@@ -381,6 +344,50 @@ def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None 
         dst[:, :] = src
     if build != pix_fmt:
         vf = vf.reformat(format=pix_fmt, interpolation=_ACCURATE)
+    vf.colorspace = spec.colorspace
+    vf.color_range = RANGE_FULL if spec.full else RANGE_LIMITED
+    return vf
+
+
+def _encode_same_layout(source: Any, layout: Layout, spec: ColourSpec, restored: np.ndarray,
+                        source_rgb: np.ndarray) -> Any:
+    """``encode_frame``'s common case, the output laid out as the decoded frame (same depth,
+    subsampling, matrix and range), with OpenCV doing the per-pixel work: the same result."""
+    y_src, cb_src, cr_src = _planes(source, layout)
+    h, w = y_src.shape
+    yo, ys, co, cs = _scales(layout.bits, spec.full)
+    m = _rgb_to_ycc_matrix(spec).T.astype(np.float64) / (65535.0 if restored.dtype == np.uint16 else 255.0)
+    # luma: each restored pixel converted directly, rounded and clamped by OpenCV (the restored
+    # array's depth is the output's: 8 bits, or 16 for 9..16), except where the method left the
+    # pixel as it was: there the decoded sample itself
+    my = np.zeros((1, 4), np.float64)
+    my[0, :3] = m[0] * ys
+    my[0, 3] = yo
+    if layout.bits in (8, 16):
+        y = cv2.transform(restored, my.astype(np.float32))
+    else:
+        yf = cv2.transform(restored.astype(np.float32), my.astype(np.float32))
+        yf += np.float32(0.5)
+        np.clip(yf, 0, layout.max, out=yf)
+        y = yf.astype(layout.dtype)
+    if y.ndim == 3:
+        y = y[..., 0]
+    same = cv2.transform(cv2.absdiff(restored, source_rgb), np.ones((1, 3), np.float32))
+    if same.ndim == 3:
+        same = same[..., 0]
+    np.copyto(y, y_src, where=same == 0)
+    # chroma: the decoded samples plus the change, converted and downsampled
+    d = cv2.subtract(restored, source_rgb, dtype=cv2.CV_32F)
+    dc = downsample(cv2.transform(d, (m[1:] * cs).astype(np.float32)), layout.sx, layout.sy)
+    planes = [y]
+    for k, src in enumerate((cb_src, cr_src)):
+        c = dc[..., k] + src
+        c += np.float32(0.5)
+        np.clip(c, 0, layout.max, out=c)
+        planes.append(c.astype(layout.dtype))
+    vf = av.VideoFrame(w, h, layout.name)
+    for dst, src in zip(_planes(vf, layout), planes):
+        dst[:, :] = src
     vf.colorspace = spec.colorspace
     vf.color_range = RANGE_FULL if spec.full else RANGE_LIMITED
     return vf
