@@ -224,3 +224,22 @@ def test_fast_path_equals_the_general_one(pix_fmt, full):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1 and (a != b).mean() < 0.01
     for a, b in zip(_planes(fast, lay), _planes(src, lay)):
         assert np.array_equal(a[:4], b[:4])  # rows a method left alone: the decoded samples
+
+
+@pytest.mark.parametrize("size", [(10, 16), (7, 5), (1, 1)])
+@pytest.mark.parametrize("sub", [(2, 2), (2, 1), (1, 2)])
+def test_upsampling_is_sited_bilinear(size, sub):
+    """Horizontally co-sited (even columns kept, odd ones the mean of two), vertically centred
+    (3/4 of the nearer chroma row, 1/4 of the other), edges replicated."""
+    from vdeblur.io.colour import upsample
+
+    (h, w), (sx, sy) = size, sub
+    c = np.random.default_rng(2).random((-(-h // sy), -(-w // sx))).astype(np.float64)
+    ref = c
+    if sy == 2:
+        prev, nxt = np.concatenate([ref[:1], ref[:-1]]), np.concatenate([ref[1:], ref[-1:]])
+        ref = np.stack([0.75 * ref + 0.25 * prev, 0.75 * ref + 0.25 * nxt], 1).reshape(-1, ref.shape[1])
+    if sx == 2:
+        nxt = np.concatenate([ref[:, 1:], ref[:, -1:]], 1)
+        ref = np.stack([ref, 0.5 * (ref + nxt)], 2).reshape(ref.shape[0], -1)
+    assert np.abs(upsample(c.astype(np.float32), sx, sy, w, h) - ref[:h, :w]).max() < 1e-6
