@@ -397,7 +397,7 @@ class Lucky(Method):
         t = np.clip(2.0 - rms / (TRUST_LO + np.minimum(SHIFT_TOL * g, GAIN_TOL * gain)), 0, 1)
         e = 2 * max(1, round(ERODE * kr)) + 1
         t = cv2.erode(t, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e)))
-        return cv2.GaussianBlur(t, (0, 0), max(1.0, e / 3.0))
+        return cv2.GaussianBlur(t, (0, 0), max(1.0, (e - 1) / 4.0))  # feathered within the erosion
 
 
 @register_method(
