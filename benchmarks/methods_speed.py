@@ -1,20 +1,32 @@
-"""Milliseconds per 1280x720 frame and peak memory for every method and architecture variant.
+"""Milliseconds per 1280x720 frame for every method, now and before, side by side in one run.
 
-    python benchmarks/methods_speed.py                      # CPU, fp32, channels_last
-    python benchmarks/methods_speed.py --device cuda --precision fp16 --variants paper,small
-    python benchmarks/methods_speed.py --only golf:small,wiener
+    python benchmarks/methods_speed.py                      # CPU, fp32, channels_last, vs BASELINE
+    python benchmarks/methods_speed.py --baseline none --device cuda --precision fp16 --size 1920x1080
+    python benchmarks/methods_speed.py --only golf:small,wiener,mlfa-method --repeat 5
 
 Each entry runs in its own child process (so its peak RSS / CUDA peak is its own): one warm-up
-call, then --repeat timed calls; the median is reported. Architectures run with random weights:
-this measures speed, not quality. Prints one JSON object per entry.
+call, then --repeat timed calls; the median is reported (with --rounds N, N such children per tree,
+alternating which goes first, and the median child). "Before" is the package as it was at
+--baseline (a git revision, extracted with ``git archive`` into a temporary folder and imported
+from there); its child runs right before the current one, entry by entry, so both see the same
+load. Architectures run with random weights (speed, not quality). ``mlfa-method`` is the ``mlfa``
+method as the engine calls it, on sliding windows over distinct frames: stage 1 + stage 2 per
+frame in the steady state. Prints one table (and, with --json FILE, one JSON row per entry).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+
+#: the commit before issue 15's speed work: "before" in the table
+BASELINE = "33534fe"
 
 ARCHS = {
     # name: (module, class, variants dict, input kind)
@@ -27,6 +39,9 @@ ARCHS = {
     "r2d4": ("vdeblur.methods.archs.r2d4", "R2D4", "R2D4_VARIANTS", "r2d4"),
 }
 CLASSICAL = ["identity", "unsharp", "wiener", "richardson-lucy"]
+#: issue 15's CPU targets, ms per 720p frame (small variants, fp32, this 2-core machine)
+TARGETS = {"r2d4:small": 2000, "golf:small": 1500, "richardson-lucy": 500, "srn:small": 1000,
+           "atrous:small": 1000, "mlfa-method:small": 1000, "fsm:small": 1000, "deblurnet:small": 1000}
 
 CHILD = r"""
 import importlib, json, resource, statistics, sys, time
@@ -43,6 +58,10 @@ if kind == "classical":
     from vdeblur.methods.registry import create
     net = create(name)
     multiple, inp = 1, "window1"
+elif kind == "method":
+    from vdeblur.methods.neural import make_untrained
+    net = make_untrained(name.split("-")[0], variant)[0]
+    multiple, inp = net.pad_multiple, "sliding"
 else:
     mod, cls, var, inp = json.loads(variant)
     m = importlib.import_module(mod)
@@ -62,6 +81,10 @@ elif inp == "window3":
 elif inp == "r2d4":
     past = torch.stack([x, x], 1)
     call = lambda: net(x, past, past)
+elif inp == "sliding":  # distinct frames, windows (t-1, t, t+1) moving one frame per call
+    frames = [torch.rand_like(x) for _ in range(repeat + 3)]
+    wins = iter([torch.stack(frames[i:i + 3], 1) for i in range(repeat + 1)])
+    call = lambda: net(next(wins))
 else:
     call = lambda: net(x)
 times = []
@@ -83,6 +106,37 @@ print(json.dumps({"method": name, "variant": variant if kind != "classical" else
 """
 
 
+def extract(rev: str, into: Path) -> Path:
+    """The package as of ``rev`` under ``into``/vdeblur (``git archive``)."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "vdeblur"], capture_output=True)
+    if archive.returncode:
+        sys.exit(f"--baseline {rev}: git archive failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def child(tree: Path | None, kind: str, name: str, payload: str, a, h: int, w: int) -> dict:
+    env = dict(os.environ)
+    cwd = None
+    if tree is not None:  # import vdeblur from the extracted tree, not the installed one
+        env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
+        cwd = str(tree)
+    p = subprocess.run([sys.executable, "-c", CHILD, kind, name, payload, a.device, a.precision,
+                        str(a.repeat), str(h), str(w)], capture_output=True, text=True, env=env, cwd=cwd)
+    if p.returncode:
+        return {"error": (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def pick(runs: list[dict]) -> dict:
+    """The run with the median time (an error if any run failed)."""
+    bad = [r for r in runs if "error" in r]
+    if bad:
+        return bad[0]
+    return sorted(runs, key=lambda r: r["ms_per_frame"])[(len(runs) - 1) // 2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -91,10 +145,15 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma list of name or name:variant")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="child processes per tree and entry, alternating before/now (median taken)")
+    ap.add_argument("--baseline", default=BASELINE,
+                    help=f"git revision measured as 'before' (default {BASELINE}); 'none' to skip")
+    ap.add_argument("--json", default=None, help="also write one JSON row per entry to this file")
     a = ap.parse_args()
     w, h = map(int, a.size.split("x"))
     only = {o for o in a.only.split(",") if o}
-    jobs = [("classical", n, "null") for n in CLASSICAL]
+    jobs = [("classical", n, "null", None) for n in CLASSICAL]
     for name, (mod, cls, var, inp) in ARCHS.items():
         try:
             m = __import__(mod, fromlist=[var])
@@ -102,17 +161,47 @@ def main() -> None:
             continue
         for variant in getattr(m, var):
             if variant in a.variants.split(","):
-                jobs.append(("arch", name, json.dumps([mod, cls, [var, variant], inp])))
-    for kind, name, payload in jobs:
-        variant = json.loads(payload)[2][1] if kind == "arch" else None
-        if only and name not in only and f"{name}:{variant}" not in only:
-            continue
-        p = subprocess.run([sys.executable, "-c", CHILD, kind, name, payload, a.device, a.precision,
-                            str(a.repeat), str(h), str(w)], capture_output=True, text=True)
-        if p.returncode:
-            print(json.dumps({"method": name, "variant": variant, "error": p.stderr.strip().splitlines()[-1:]}))
-        else:
-            print(p.stdout.strip(), flush=True)
+                jobs.append(("arch", name, json.dumps([mod, cls, [var, variant], inp]), variant))
+                if name == "mlfa":
+                    jobs.append(("method", "mlfa-method", variant, variant))
+    jobs = [j for j in jobs if not only or j[1] in only or f"{j[1]}:{j[3]}" in only]
+    tmp = Path(tempfile.mkdtemp(prefix="vdeblur-baseline-"))
+    try:
+        tree = None if a.baseline == "none" else extract(a.baseline, tmp)
+        rows = []
+        head = (f"{'method':<16}{'variant':<9}{'params':>9}  {'before ms':>10}{'now ms':>10}"
+                f"{'now/before':>11}{'target ms':>10}  {'peak MB':>8}")
+        print(f"# {a.device} {a.precision} {w}x{h}, median of {a.repeat} calls x {a.rounds} rounds; "
+              f"before = {a.baseline}", flush=True)
+        print(head, flush=True)
+        for kind, name, payload, variant in jobs:
+            olds, news = [], []
+            for r in range(a.rounds):  # alternate which tree goes first
+                order = [(tree, olds), (None, news)] if r % 2 == 0 else [(None, news), (tree, olds)]
+                for t, out in order:
+                    if t is not None or out is news:
+                        out.append(child(t, kind, name, payload, a, h, w))
+            old, new = pick(olds) if tree is not None else {}, pick(news)
+            key = f"{name}:{variant}" if variant else name
+            target = TARGETS.get(key) if a.device == "cpu" and (w, h) == (1280, 720) else None
+            row = {"method": name, "variant": variant, "params": new.get("params"),
+                   "before_ms": old.get("ms_per_frame"), "now_ms": new.get("ms_per_frame"),
+                   "target_ms": target, "peak_mb": new.get("peak_mb"), "device": a.device,
+                   "precision": a.precision, "size": f"{w}x{h}", "baseline": a.baseline,
+                   "error": new.get("error") or old.get("error")}
+            rows.append(row)
+            ratio = (f"{row['now_ms'] / row['before_ms']:.2f}" if row["now_ms"] is not None
+                     and row["before_ms"] else "-")
+            fmt = lambda v: "-" if v is None else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"  # noqa: E731
+            line = (f"{name:<16}{variant or '-':<9}{row['params'] or 0:>9,}  {fmt(row['before_ms']):>10}"
+                    f"{fmt(row['now_ms']):>10}{ratio:>11}{fmt(target):>10}  {fmt(row['peak_mb']):>8}")
+            if row["error"]:
+                line += f"  ERROR {row['error']}"
+            print(line, flush=True)
+        if a.json:
+            Path(a.json).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
