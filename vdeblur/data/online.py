@@ -266,14 +266,15 @@ class OnlineDegrader:
 
     # -------------------------------------------------------------------------------- sample
     def sample_one(self, rng: np.random.Generator, sharp: list[bool] | None = None,
-                   all_targets: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   all_targets: bool = False, motion: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(inputs [T, 3, h, w] 0-255 float before noise and compression, target [3, h, w],
         clean current frame [3, h, w]). ``sharp[i]``: frame i is a single instant (else the
-        configured draw); ``all_targets``: the target is [T, 3, h, w], every frame's."""
+        configured draw); ``all_targets``: the target is [T, 3, h, w], every frame's; ``motion``:
+        a camera path from :meth:`_motion` instead of a new draw."""
         cfg = self.cfg
         photo = self.pool.get(rng)
         _, ph, pw = photo.shape
-        m = self._motion(rng)
+        m = motion if motion is not None else self._motion(rng)
         k = rng.uniform(*cfg.scale)
         k = min(k, (pw - 4) / (self.w * cfg.ss), (ph - 4) / (self.h * cfg.ss))  # a small photo
         hx, hy = self.w * cfg.ss * k / 2, self.h * cfg.ss * k / 2
@@ -393,11 +394,11 @@ def jpeg(frames: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.stack(out).to(frames.device, torch.float32)
 
 
-def render_window(degrader: OnlineDegrader, rng: np.random.Generator,
-                  sharp: list[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render_window(degrader: OnlineDegrader, rng: np.random.Generator, sharp: list[bool] | None = None,
+                  motion: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One window as uint8 arrays: inputs [T, h, w, 3] before noise and compression and every
     frame's target [T, h, w, 3], for building fixed test sets from the same generator."""
-    x, y, _ = degrader.sample_one(rng, sharp=sharp, all_targets=True)
+    x, y, _ = degrader.sample_one(rng, sharp=sharp, all_targets=True, motion=motion)
     to = lambda t: t.clamp(0, 255).to("cpu", torch.uint8).movedim(-3, -1).numpy()  # noqa: E731
     return to(x), to(y)
 
