@@ -177,16 +177,33 @@ def richardson_lucy(image: torch.Tensor, psf: torch.Tensor, iterations: int = 25
     if iterations < 0:
         raise ValueError(f"richardson_lucy expects iterations >= 0, got {iterations}")
     h, w = x.shape[-2:]
+    if iterations == 0 or _is_centred_delta(k):
+        # h * f = f: every iteration gives f * (g / f) = g back (the blind estimate's identity
+        # PSF, for a frame where no blur was found): the input, clamped as g is, costs no FFT
+        return x.clamp_min(_EPS)
     xp, mean, top, left = _pad_for_fft(x, *k.shape[-2:])
-    g = (xp + mean).clamp_min(_EPS)
+    g = (xp + mean).clamp_min_(_EPS)
     s = g.shape[-2:]
     otf = _otf(k, *s)
     otf_t = otf.conj()
-    f = g
+    f = g.clone()
+    # the same iteration as f <- max(f * irfft(rfft(g / max(irfft(rfft(f) otf), eps)) otf*), 0),
+    # written in place: no new image-sized tensor per step but the FFTs' own
     for _ in range(iterations):
-        est = torch.fft.irfft2(torch.fft.rfft2(f) * otf, s=s).clamp_min(_EPS)
-        f = (f * torch.fft.irfft2(torch.fft.rfft2(g / est) * otf_t, s=s)).clamp_min(0)
+        est = torch.fft.irfft2(torch.fft.rfft2(f).mul_(otf), s=s).clamp_min_(_EPS)
+        ratio = torch.div(g, est, out=est)
+        f.mul_(torch.fft.irfft2(torch.fft.rfft2(ratio).mul_(otf_t), s=s)).clamp_min_(0)
     return f[..., top : top + h, left : left + w]
+
+
+def _is_centred_delta(k: torch.Tensor) -> bool:
+    """Every kernel of the (normalised) ``[B|1, 1, kh, kw]`` stack is 1 at its centre, 0 elsewhere."""
+    kh, kw = k.shape[-2:]
+    if kh % 2 == 0 or kw % 2 == 0:
+        return False
+    delta = torch.zeros_like(k[:1])
+    delta[..., kh // 2, kw // 2] = 1
+    return bool(torch.equal(k, delta.expand_as(k)))
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
