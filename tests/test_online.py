@@ -168,3 +168,22 @@ def test_every_train_option_has_help():
     cmd = typer.main.get_command(app).commands["train"]
     missing = [p.name for p in cmd.params if not getattr(p, "help", None)]
     assert not missing, missing
+
+
+@pytest.mark.slow
+def test_train_all_script_runs_with_a_budget_of_seconds(photos, tmp_path):
+    """benchmarks/train_all.sh, as CI runs it: one net, a budget of about a second, the shipped
+    weights as the start; it leaves a resumable checkpoint, the EMA export and its entry."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PHOTOS": str(photos), "NETS": "atrous", "CROP": "32", "BATCH": "2", "DEVICE": "cpu",
+           "CKMIN": "0.01", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["bash", "benchmarks/train_all.sh", str(tmp_path / "w"), "0.02"], cwd=repo, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = (tmp_path / "w" / "atrous.log").read_text()
+    assert "[[weights]]" in log and "--init vdeblur/weights/files/atrous-small.safetensors" in log
+    assert (tmp_path / "w" / "atrous.safetensors").is_file() and (tmp_path / "w" / "atrous.ck.json").is_file()
