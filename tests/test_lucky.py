@@ -164,7 +164,6 @@ def test_labels_from_classify_json_equal_the_selectors(cli, tmp_path):
     assert not any((tmp_path / n).exists() for n in ("x.mkv", "y.mkv", "z.mkv"))
 
 
-@pytest.mark.slow
 def test_segments_restore_as_one_pass(cli, tmp_path):
     """A segmented run decodes the radius's frames (and the selector's window) across each border:
     every frame equals the one-pass run's."""

@@ -58,6 +58,9 @@ KR = 0.035
 TILE = 0.35
 #: refits of the blur field where the nearest neighbour and the frame agree
 REFITS = 1
+#: the nearest two neighbours are always used; farther ones only while the trusted share of the
+#: frame is below this
+ENOUGH = 1.0
 #: smoothing of the flow (Gaussian sigma, work-scale pixels) after a 5x5 median
 FLOW_SMOOTH = 2.0
 #: how strongly a tile's kernel is drawn towards the frame's (the fit's regulariser)
@@ -70,6 +73,8 @@ SHIFT_TOL = 0.8
 GAIN_TOL = 0.5
 #: erosion of the trust maps, in kernel radii (no untrusted pixel's neighbourhood is trusted)
 ERODE = 0.25
+#: the final warp's interpolation at the work scale; above it the flow is upsampled and its
+#: precision, not the interpolation, decides: linear
 WARP_INTERP = cv2.INTER_CUBIC
 
 
@@ -108,8 +113,17 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    """Pixel coordinates x, y of an h x w image (kept for the last few sizes)."""
+    g = _GRIDS.get((h, w))
+    if g is None:
+        if len(_GRIDS) > 4:
+            _GRIDS.clear()
+        g = _GRIDS[(h, w)] = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return g
 
 
 def _warp(img: np.ndarray, flow: np.ndarray, gx: np.ndarray, gy: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
@@ -325,7 +339,10 @@ class Lucky(Method):
         tm.lap("blur estimate")
 
         flows, trusts = [], []
+        union = np.zeros((sh, sw), np.float32)
         for i, s in enumerate(sharp):
+            if i >= 2 and float(union.mean()) >= ENOUGH:
+                break  # the nearest neighbours explain the frame: farther ones would add little
             f = self._flow_to(b8, _u8(k.apply(s)))
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
@@ -344,6 +361,7 @@ class Lucky(Method):
             trust *= _inside(f, gx, gy, 1.0)
             trusts.append(trust)
             flows.append(f)
+            np.maximum(union, trust, out=union)
             tm.lap("trust test")
 
         # full resolution: warp the neighbours' colours, blend where trusted, fallback elsewhere
@@ -358,7 +376,7 @@ class Lucky(Method):
                 f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * inv
                 t = cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR)
             tm.lap("blend")
-            wn = _warp(n, f, fgx, fgy, WARP_INTERP).astype(np.float32)
+            wn = _warp(n, f, fgx, fgy, WARP_INTERP if scale == 1.0 else cv2.INTER_LINEAR).astype(np.float32)
             tm.lap("warp")
             acc += wn * t[..., None]
             den += t
