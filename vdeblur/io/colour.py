@@ -349,6 +349,10 @@ def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None 
     return vf
 
 
+def _plane(a: np.ndarray) -> np.ndarray:
+    return a[..., 0] if a.ndim == 3 else a
+
+
 def _encode_same_layout(source: Any, layout: Layout, spec: ColourSpec, restored: np.ndarray,
                         source_rgb: np.ndarray) -> Any:
     """``encode_frame``'s common case, the output laid out as the decoded frame (same depth,
@@ -357,27 +361,19 @@ def _encode_same_layout(source: Any, layout: Layout, spec: ColourSpec, restored:
     h, w = y_src.shape
     yo, ys, co, cs = _scales(layout.bits, spec.full)
     m = _rgb_to_ycc_matrix(spec).T.astype(np.float64) / (65535.0 if restored.dtype == np.uint16 else 255.0)
-    # luma: each restored pixel converted directly, rounded and clamped by OpenCV (the restored
-    # array's depth is the output's: 8 bits, or 16 for 9..16), except where the method left the
+    # luma: each restored pixel converted directly, rounded, except where the method left the
     # pixel as it was: there the decoded sample itself
     my = np.zeros((1, 4), np.float64)
     my[0, :3] = m[0] * ys
-    my[0, 3] = yo
-    if layout.bits in (8, 16):
-        y = cv2.transform(restored, my.astype(np.float32))
-    else:
-        yf = cv2.transform(restored.astype(np.float32), my.astype(np.float32))
-        yf += np.float32(0.5)
-        np.clip(yf, 0, layout.max, out=yf)
-        y = yf.astype(layout.dtype)
-    if y.ndim == 3:
-        y = y[..., 0]
-    same = cv2.transform(cv2.absdiff(restored, source_rgb), np.ones((1, 3), np.float32))
-    if same.ndim == 3:
-        same = same[..., 0]
-    np.copyto(y, y_src, where=same == 0)
+    my[0, 3] = yo + 0.5
+    rf, sf = restored.astype(np.float32), source_rgb.astype(np.float32)  # (OpenCV is fast on floats)
+    yf = _plane(cv2.transform(rf, my.astype(np.float32)))
+    np.clip(yf, 0, layout.max, out=yf)
+    y = yf.astype(layout.dtype)  # truncation of value + 0.5 >= 0: rounding
+    same = _plane(cv2.transform(cv2.absdiff(rf, sf), np.ones((1, 3), np.float32))) == 0
+    np.copyto(y, y_src, where=same)
     # chroma: the decoded samples plus the change, converted and downsampled
-    d = cv2.subtract(restored, source_rgb, dtype=cv2.CV_32F)
+    d = cv2.subtract(rf, sf)
     dc = downsample(cv2.transform(d, (m[1:] * cs).astype(np.float32)), layout.sx, layout.sy)
     planes = [y]
     for k, src in enumerate((cb_src, cr_src)):
