@@ -110,7 +110,7 @@ def test_plan_tile():
     assert plan_tile(720, 1280, 1, 1, 64 << 30, probe) is None and calls == []  # fits whatever: no probe
     t = plan_tile(3000, 3000, 1, 1, 600 << 20, probe)
     assert calls == [1] and t is not None and t % 64 == 0 and 64 <= t < 3000
-    assert t * t * 100 <= max((600 << 20) - 3000 * 3000 * 72, 150 << 20)
+    assert t * t * 100 <= max((600 << 20) - 3000 * 3000 * 54, 150 << 20)
     assert plan_tile(3000, 3000, 1, 1, 1 << 20, probe) == 64  # never below the minimum
 
 

@@ -248,10 +248,11 @@ def probe_bytes_per_pixel(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, si
 
 
 def engine_bytes_per_pixel(window: int, batch: int) -> float:
-    """Whole-frame bytes a pixel costs outside the method while a batch is restored: the decoded
-    windows (uint8/uint16), their float32 copy, the padded copy, the blend accumulator and the
-    conversion of the output back to integers."""
-    return batch * (window * (2 + 2 + 4 + 4) * 3 + (4 + 4 + 4) * 3)
+    """Whole-frame bytes a pixel costs outside the method while a batch is restored in tiles: the
+    decoded windows, their stacked and padded integer copies (int32 for 16-bit frames), the
+    float32 blend accumulator and the output's integer copies. (A tile's float copy is counted
+    in the method's probe.)"""
+    return batch * (window * (2 + 4 + 4) * 3 + (4 + 2 + 2) * 3)
 
 
 def plan_tile(h: int, w: int, batch: int, window: int, budget: int | None,

@@ -30,6 +30,15 @@ def to_tensor(frames: Sequence[np.ndarray], device: torch.device) -> torch.Tenso
     return t.permute(0, 3, 1, 2).float().div_(peak)
 
 
+def to_int_tensor(frames: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+    """[T] HxWx3 uint8/uint16 arrays -> integer tensor [T, 3, H, W] (uint8, or int32 for 16-bit:
+    torch has no uint16 arithmetic on every build); a quarter of the float copy for 8-bit frames."""
+    arr = np.stack(frames)
+    if arr.dtype == np.uint16:
+        arr = arr.astype(np.int32)
+    return torch.from_numpy(arr).to(device, non_blocking=True).permute(0, 3, 1, 2)
+
+
 def to_array(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     """float tensor [3, H, W] -> HxWx3 array of ``dtype`` (clamped and rounded)."""
     peak = 65535.0 if dtype == np.uint16 else 255.0
@@ -136,22 +145,30 @@ class Restorer:
 
     def _restore(self, windows: list[list[np.ndarray]], state: Any) -> tuple[list[np.ndarray], Any]:
         dtype = windows[0][0].dtype
-        x = torch.stack([to_tensor(w, self.device) for w in windows])  # [B, T, 3, H, W]
-        x, h, w = pad_to(x, self.method.pad_multiple)
+        peak = 65535.0 if dtype == np.uint16 else 255.0
+        # frames stay integers until used: a tiled frame is converted to float tile by tile, so
+        # its float copy (4 bytes a value) never exists whole
+        xi = torch.stack([to_int_tensor(w, self.device) for w in windows])  # [B, T, 3, H, W]
+        xi, h, w = pad_to(xi, self.method.pad_multiple)
         box: dict[str, Any] = {}
+
+        def as_float(c: torch.Tensor) -> torch.Tensor:
+            return c.float().div_(peak)
 
         def call() -> torch.Tensor:
             if self.method.recurrent:
-                out, box["state"] = self.method(x, state)
+                out, box["state"] = self.method(as_float(xi), state)
                 return out
+
             # whole frames, or overlapping tiles when asked, when the memory budget says so, or
             # when a frame does not fit (the size that worked is kept for the next frames)
             def fn(crop: torch.Tensor) -> torch.Tensor:
+                crop = as_float(crop)
                 return self_ensemble(lambda c: self.method(c)[0], crop) if self.ensemble else self.method(crop)[0]
 
-            key = (x.shape[-2], x.shape[-1])
-            start = None if self.tile is not None else self._plan(fn, x)
-            return run_tiled_or_whole(fn, x, self.tile, self.tile_overlap, self.method.pad_multiple,
+            key = (xi.shape[-2], xi.shape[-1])
+            start = None if self.tile is not None else self._plan(fn, xi)
+            return run_tiled_or_whole(fn, xi, self.tile, self.tile_overlap, self.method.pad_multiple,
                                       self.device, self.warn, start=start,
                                       on_tile=lambda t: self._tiles.__setitem__(key, t))
 
