@@ -76,6 +76,15 @@ def test_target_sits_at_the_exposures_mean_pose(photos):
     assert gx / sx < 0.6 * (gy / sy)  # horizontal detail lost much more than vertical
 
 
+def test_long_exposures_at_2x_match_4x(photos):
+    """Sub-frames of a long exposure are rendered at 2x (ss_blur) to save time: the blurred
+    frame differs from the 4x render by well under a level on average."""
+    a = _deg(photos, shape=(48, 64), ss_blur=2).sample_one(np.random.default_rng(2), motion=_pan(8.0, 1.0))
+    b = _deg(photos, shape=(48, 64), ss_blur=4).sample_one(np.random.default_rng(2), motion=_pan(8.0, 1.0))
+    assert torch.equal(a[1], b[1])  # targets: always at the full supersampling
+    assert (a[0] - b[0]).abs().mean() < 0.5 and not torch.equal(a[0], b[0])
+
+
 def test_window_frames_follow_one_motion(photos):
     """Frames of a window are views of one path: frame t+1 of a steady pan of v px per frame
     is frame t moved by v px (sharp exposures)."""

@@ -108,6 +108,7 @@ class DegradeConfig:
     frames: int = 1  # window length
     current: int = 0  # index of the target's frame in the window
     ss: int = 4  # supersampling of the views
+    ss_blur: int = 2  # supersampling of the sub-frames of an exposure of at least 4 sub-frames
     max_blur: float = 24.0  # output px over the current frame's exposure (the log-uniform top)
     max_speed: float = 48.0  # output px per frame interval
     max_sub: int = 32  # sub-frames per exposure at most
@@ -130,12 +131,18 @@ class OnlineDegrader:
     def __init__(self, pool: PhotoPool, cfg: DegradeConfig):
         self.pool, self.cfg = pool, cfg
         self.device = pool.device
-        s = cfg.ss
         self.h, self.w = cfg.shape or (cfg.crop, cfg.crop)
-        jx = (torch.arange(self.w * s, device=self.device, dtype=torch.float32) + 0.5) / s - self.w / 2
-        jy = (torch.arange(self.h * s, device=self.device, dtype=torch.float32) + 0.5) / s - self.h / 2
-        self.u = torch.stack(torch.meshgrid(jx, jy, indexing="xy"), -1)  # [hv, wv, 2] output px (x, y)
-        self._u1 = torch.cat([self.u.reshape(-1, 2), torch.ones_like(self.u[..., :1]).reshape(-1, 1)], 1)
+        self._grids: dict[int, torch.Tensor] = {}
+
+    def _grid(self, s: int) -> torch.Tensor:
+        """[hv * wv, 3]: (x, y, 1) of the view's sample points at ``s`` per output px, in output px
+        from the view's centre."""
+        if s not in self._grids:
+            jx = (torch.arange(self.w * s, device=self.device, dtype=torch.float32) + 0.5) / s - self.w / 2
+            jy = (torch.arange(self.h * s, device=self.device, dtype=torch.float32) + 0.5) / s - self.h / 2
+            u = torch.stack(torch.meshgrid(jx, jy, indexing="xy"), -1).reshape(-1, 2)
+            self._grids[s] = torch.cat([u, torch.ones_like(u[:, :1])], 1)
+        return self._grids[s]
 
     # ------------------------------------------------------------------------------- motion
     def _motion(self, rng: np.random.Generator) -> dict:
@@ -187,12 +194,13 @@ class OnlineDegrader:
 
     # ------------------------------------------------------------------------------ rendering
     def _views(self, photo: torch.Tensor, poses: tuple, k: float, centre: np.ndarray, rot_c: np.ndarray,
-               obj: dict | None, obj_q: np.ndarray | None) -> torch.Tensor:
+               obj: dict | None, obj_q: np.ndarray | None, ss: int | None = None) -> torch.Tensor:
         """Linear-light views [n, 3, h, w] of ``photo`` at the n poses (area-downsampled).
 
         Pose (p, theta, log zoom) maps an output point u (px from the view's centre) to the scene
         point rc + zoom R(theta) (u - rc) + p, rc the centre of roll; the photo has k * ss of its
-        pixels per output pixel's ss-th part."""
+        pixels per output pixel's ss-th part. ``ss``: sample points per output px (default the
+        configured ss; the scene's scale does not change with it)."""
         cfg, dev = self.cfg, self.device
         p, th, z = (np.asarray(a, np.float64) for a in poses)
         n = p.shape[0]
@@ -220,8 +228,10 @@ class OnlineDegrader:
         coef[:, 2, 0] = (2 * (bx - x0) + 1) / wr - 1
         coef[:, :2, 1] = ay * 2 / hr
         coef[:, 2, 1] = (2 * (by - y0) + 1) / hr - 1
-        grid = self._u1 @ torch.as_tensor(coef, dtype=torch.float32, device=dev)  # [n, P, 2]
-        hv, wv = self.u.shape[:2]
+        ss = ss or cfg.ss
+        u1 = self._grid(ss)
+        grid = u1 @ torch.as_tensor(coef, dtype=torch.float32, device=dev)  # [n, P, 2]
+        hv, wv = self.h * ss, self.w * ss
         out = F.grid_sample(region, grid.view(1, n * hv, wv, 2), mode="bilinear", padding_mode="reflection",
                             align_corners=False)
         if obj is not None and obj_q is not None:
@@ -231,11 +241,11 @@ class OnlineDegrader:
             oc[:, 0, 0] = oc[:, 1, 1] = 2 * cfg.ss / osz
             oc[:, 2, 0] = 2 * cfg.ss * (hw - q[:, 0]) / osz - 1
             oc[:, 2, 1] = 2 * cfg.ss * (hh - q[:, 1]) / osz - 1
-            og = self._u1 @ torch.as_tensor(oc, dtype=torch.float32, device=dev)
+            og = u1 @ torch.as_tensor(oc, dtype=torch.float32, device=dev)
             o = F.grid_sample(obj["rgba"][None], og.view(1, n * hv, wv, 2), mode="bilinear",
                               padding_mode="zeros", align_corners=False)
             out = out * (1 - o[:, 3:]) + o[:, :3]
-        out = F.avg_pool2d(out, cfg.ss)  # blocks never straddle two views (hv is a multiple of ss)
+        out = F.avg_pool2d(out, ss)  # blocks never straddle two views (hv is a multiple of ss)
         return out.view(3, n, self.h, self.w).permute(1, 0, 2, 3)
 
     def _object(self, rng: np.random.Generator) -> dict:
@@ -315,7 +325,20 @@ class OnlineDegrader:
         if obj_path is not None:
             q = np.concatenate([obj_path["q0"] + obj_path["vel"] * tall[:, None], *qs])
         rot_c = m.get("centre", np.zeros(2))
-        lin = self._views(photo, (p, th, z), k, centre, rot_c, obj, q)  # [n_all + targets, 3, h, w]
+        # sub-frames of longer exposures at ss_blur (their average smooths far more than a
+        # bilinear warp's phase); targets and short exposures at the full ss
+        low = np.zeros(len(p), bool)
+        if cfg.ss_blur and cfg.ss_blur < cfg.ss:
+            pos = 0
+            for n in counts:
+                low[pos : pos + n] = n >= 4
+                pos += n
+        lin = torch.empty((len(p), 3, self.h, self.w), device=self.device)
+        for mask, s in ((~low, cfg.ss), (low, cfg.ss_blur)):
+            if mask.any():
+                idx = np.flatnonzero(mask)
+                lin[torch.as_tensor(idx, device=self.device)] = self._views(
+                    photo, (p[idx], th[idx], z[idx]), k, centre, rot_c, obj, None if q is None else q[idx], ss=s)
         target = lin[len(tall):].clamp(0, 1).pow(1 / GAMMA) * 255
         target = target if all_targets else target[0]
         frames, pos = [], 0
