@@ -38,9 +38,13 @@ ARCHS = {
     "fsm": ("vdeblur.methods.archs.deblurnet", "DeblurNetFSM", "FSM_VARIANTS", "image"),
     "r2d4": ("vdeblur.methods.archs.r2d4", "R2D4", "R2D4_VARIANTS", "r2d4"),
 }
-CLASSICAL = ["identity", "unsharp", "wiener", "richardson-lucy"]
+#: label: (method, its options); "-motion" gives the PSF a blind estimate finds on blurred footage
+#: (random test frames make the blind estimate answer "no blur", the identity PSF)
+CLASSICAL = {"identity": ("identity", {}), "unsharp": ("unsharp", {}), "wiener": ("wiener", {}),
+             "richardson-lucy": ("richardson-lucy", {}),
+             "richardson-lucy-motion": ("richardson-lucy", {"psf": "motion:15:30"})}
 #: issue 15's CPU targets, ms per 720p frame (small variants, fp32, this 2-core machine)
-TARGETS = {"r2d4:small": 2000, "golf:small": 1500, "richardson-lucy": 500, "srn:small": 1000,
+TARGETS = {"r2d4:small": 2000, "golf:small": 1500, "richardson-lucy": 500, "richardson-lucy-motion": 500, "srn:small": 1000,
            "atrous:small": 1000, "mlfa-method:small": 1000, "fsm:small": 1000, "deblurnet:small": 1000}
 
 CHILD = r"""
@@ -53,10 +57,12 @@ from vdeblur.engine.restorer import pad_to
 kind, name, variant, dev, precision, repeat, h, w = sys.argv[1:9]
 repeat, h, w = int(repeat), int(h), int(w)
 device = resolve_device(dev)
+torch.backends.cudnn.benchmark = sys.argv[9] == "1"
 torch.manual_seed(0)
 if kind == "classical":
     from vdeblur.methods.registry import create
-    net = create(name)
+    method, options = json.loads(variant)
+    net = create(method, **options)
     multiple, inp = 1, "window1"
 elif kind == "method":
     from vdeblur.methods.neural import make_untrained
@@ -123,7 +129,8 @@ def child(tree: Path | None, kind: str, name: str, payload: str, a, h: int, w: i
         env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
         cwd = str(tree)
     p = subprocess.run([sys.executable, "-c", CHILD, kind, name, payload, a.device, a.precision,
-                        str(a.repeat), str(h), str(w)], capture_output=True, text=True, env=env, cwd=cwd)
+                        str(a.repeat), str(h), str(w), "1" if a.cudnn_benchmark else "0"],
+                       capture_output=True, text=True, env=env, cwd=cwd)
     if p.returncode:
         return {"error": (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]}
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -149,11 +156,13 @@ def main() -> None:
                     help="child processes per tree and entry, alternating before/now (median taken)")
     ap.add_argument("--baseline", default=BASELINE,
                     help=f"git revision measured as 'before' (default {BASELINE}); 'none' to skip")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="torch.backends.cudnn.benchmark = True in the children (fixed-size frames)")
     ap.add_argument("--json", default=None, help="also write one JSON row per entry to this file")
     a = ap.parse_args()
     w, h = map(int, a.size.split("x"))
     only = {o for o in a.only.split(",") if o}
-    jobs = [("classical", n, "null", None) for n in CLASSICAL]
+    jobs = [("classical", n, json.dumps(spec), None) for n, spec in CLASSICAL.items()]
     for name, (mod, cls, var, inp) in ARCHS.items():
         try:
             m = __import__(mod, fromlist=[var])
@@ -172,7 +181,7 @@ def main() -> None:
         head = (f"{'method':<16}{'variant':<9}{'params':>9}  {'before ms':>10}{'now ms':>10}"
                 f"{'now/before':>11}{'target ms':>10}  {'peak MB':>8}")
         print(f"# {a.device} {a.precision} {w}x{h}, median of {a.repeat} calls x {a.rounds} rounds; "
-              f"before = {a.baseline}", flush=True)
+              f"before = {a.baseline}; cudnn.benchmark {a.cudnn_benchmark}", flush=True)
         print(head, flush=True)
         for kind, name, payload, variant in jobs:
             olds, news = [], []
