@@ -359,14 +359,16 @@ def load_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer,
 
 
 def _online(cfg: TrainConfig, photos: Any, method: Any, device: torch.device, crop: int,
-            seed: int, pool: int = 64) -> Any:
+            seed: int, pool: int = 64, exact: bool = False) -> Any:
+    """The on-the-fly pair maker for ``method``'s window; ``exact``: every view at the full 4x
+    supersampling (the fixed validation samples)."""
     from vdeblur.data.online import DegradeConfig, OnlineDegrader, PhotoPool
 
     frames = method.past + method.future + 1
     if cfg.method == "golf":
         frames = 1
     dc = DegradeConfig(crop=crop, frames=frames, current=method.past if frames > 1 else 0,
-                       noise=_noise_levels(cfg.noise), max_blur=cfg.max_blur)
+                       noise=_noise_levels(cfg.noise), max_blur=cfg.max_blur, **({"ss_blur": 0} if exact else {}))
     return OnlineDegrader(PhotoPool(photos.paths, device, size=pool, rng=np.random.default_rng(seed)), dc)
 
 
@@ -407,7 +409,7 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
         Pairs(train_set, method.past, method.future, cfg.noise)
     val_batch = None
     if isinstance(val_set, Photos):  # a fixed set of validation samples, made once
-        vd = _online(cfg, val_set, method, device, crop, 1234, pool=len(val_set.paths))
+        vd = _online(cfg, val_set, method, device, crop, 1234, pool=len(val_set.paths), exact=True)
         val_batch = vd.sample(np.random.default_rng(1234), max(cfg.val_frames, 32))
     rng = np.random.default_rng(cfg.seed + start)
     elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
