@@ -142,3 +142,19 @@ def test_mlfa_stage1_cache_gives_the_networks_floats_and_forgets_old_weights(tmp
     with torch.inference_mode():
         want = method.net(windows[-1])
         torch.testing.assert_close(method(windows[-1].clone())[0], want, atol=1e-5, rtol=1e-5)
+
+
+def test_r2d4_extracts_one_past_frame_per_step(tmp_path):
+    """Past slot n+1 at step t+1 is slot n at step t: its features are kept, not recomputed; the
+    frames equal the network run by hand (which recomputes everything)."""
+    net, path = random_weights("r2d4", tmp_path)
+    method = create("r2d4", variant="small", weights=path)
+    seen = []
+    method.net.feat_past.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[0]))
+    clip = frames(10, 20, 28, seed=5)
+    written = []
+    eng = Engine(Restorer(method, torch.device("cpu")), FixedSelector([True] * 10, 0))
+    eng.run(iter(items(clip)), lambda f, o: written.append(o), lambda p: None)
+    assert seen == [2] + [1] * 9  # was [2] * 10
+    for got, ref in zip(written, direct("r2d4", net, clip)):
+        assert np.abs(got.astype(int) - ref).max() <= 1

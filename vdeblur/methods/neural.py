@@ -56,16 +56,45 @@ def single_frame(net: nn.Module, window: torch.Tensor, state: Any = None) -> tup
     return net(window[:, 0]), None
 
 
+@dataclass
+class R2D4State:
+    """What r2d4 carries from frame to frame: the restored past (most recent first) and the past
+    features it already computed, with the autocast/dtype/shape they were computed under."""
+
+    restored: torch.Tensor  # [B, N, 3, H, W]
+    features: torch.Tensor | None = None  # [B, N-1, C, H/2, W/2]: past slots 0..N-2 of the last step
+    key: tuple = ()
+
+
 def r2d4_step(net: nn.Module, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
     """Window [t-2, t-1, t] (corrupted); state: the two previous restored frames (most recent first).
     After a reset (start of the video, or a frame passed through) the corrupted past stands in
-    for the restored past (r2d4-video-denoise-deblur.md, Section IV: N = 2 previous frames)."""
+    for the restored past (r2d4-video-denoise-deblur.md, Section IV: N = 2 previous frames).
+
+    The past frames' features are kept in the state: at step t+1, past slot n+1 holds exactly the
+    pair (corrupted, restored) that slot n held at step t, so only slot 0 (frame t) goes through the
+    extractor (a third of r2d4's work). Kept only without gradients, and for the same autocast,
+    dtype and frame size; a plain tensor state (the restored frames alone) is accepted too."""
     cur = window[:, -1]
     past_corrupted = window[:, :-1].flip(1)  # index 0 = t-1, the most recent
-    past_restored = past_corrupted if state is None else state
-    _denoised, restored = net(cur, past_corrupted, past_restored)
-    new_state = torch.stack([restored, past_restored[:, 0]], 1).detach()
-    return restored, new_state
+    key = (window.dtype, tuple(window.shape), _autocast_key(window.device))
+    kept = None
+    if state is None:
+        past_restored = past_corrupted
+    elif isinstance(state, R2D4State):
+        past_restored = state.restored
+        kept = state.features if state.key == key else None
+    else:
+        past_restored = state
+    reuse = not torch.is_grad_enabled() and past_corrupted.shape[1] > 1
+    if reuse and kept is not None:
+        fresh = net.past_features(past_corrupted[:, :1], past_restored[:, :1])
+        features = torch.cat([fresh, kept], 1)
+    else:
+        features = net.past_features(past_corrupted, past_restored)
+    _denoised, restored = net(cur, past_corrupted, past_restored, past_features=features)
+    new_restored = torch.cat([restored[:, None], past_restored[:, :-1]], 1).detach()
+    return restored, R2D4State(new_restored, features[:, :-1].detach() if reuse else None, key)
 
 
 class TwoStage(nn.Module):

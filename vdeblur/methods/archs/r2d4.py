@@ -44,8 +44,9 @@ Choices where the text is silent or ambiguous (Fig. 1-3 are not in the text)
   after ``RDM_MS16`` (16 channels, full resolution) and ``f^t`` (32 channels, 1/2 resolution). Each
   decoder concatenates its half (8 resp. 16 channels) right after the matching pixel shuffle, so
   its ``RDB_32`` runs on 64 + 16 and its ``RDB_16`` on 32 + 8 channels.
-* Past features are recomputed every call (no cache): ``f^{t-2}`` at step t equals ``f^{t-1}`` at
-  step t-1 (shared weights), a caller that wants speed may cache, but the module stays stateless.
+* Past features: ``f^{t-2}`` at step t equals ``f^{t-1}`` at step t-1 (shared weights, same
+  inputs). The module stays stateless; its caller may pass them back (``past_features``), as
+  ``vdeblur.methods.neural.r2d4_step`` does: one past frame through the extractor per step, not N.
 
 Parameter count. With these choices the "paper" variant has 2,584,612 parameters, about half of
 the 5.1 M of Table 1 (breakdown in ``tests/test_arch_r2d4.py``): F 156,572 (current) + 157,004
@@ -279,6 +280,7 @@ class R2D4(nn.Module):
     * ``past_restored`` [B, N, 3, H, W]: the network's own earlier outputs ``y_hat^{t-1..t-N}``
       in the same order (recurrence). At the start of a video, pass copies of ``current`` for the
       missing past frames (both tensors).
+    * ``past_features`` (optional): :meth:`past_features` of those two, when the caller kept them;
     * returns ``k_hat^t`` (the denoised, still blurry intermediate, Eq. 17) and ``y_hat^t`` (the
       restored frame, Eq. 18), both [B, 3, H, W], not clamped.
 
@@ -319,8 +321,24 @@ class R2D4(nn.Module):
         self.decoder_den = R2D4Decoder(fuse_channels, dec_channels, dec_growth, skips)
         self.decoder_deb = R2D4Decoder(fuse_channels, dec_channels, dec_growth, skips)
 
+    def past_features(self, past_corrupted: torch.Tensor, past_restored: torch.Tensor) -> torch.Tensor:
+        """``f^{t-n}`` of Eq. 11 for each past frame: [B, n, 3, H, W] twice -> [B, n, c1, H/2, W/2].
+
+        The n frames go through the one shared extractor as a single batch. A frame's features
+        depend on that frame's pair alone, so a caller stepping through a video may keep them: at
+        step t+1, past frame n+1 is step t's past frame n (see ``neural.r2d4_step``).
+        """
+        b, n = past_corrupted.shape[:2]
+        past = torch.cat((past_corrupted, past_restored), dim=2).flatten(0, 1)  # [B*n, 6, H, W]
+        _, f_past = self.feat_past(past)
+        return f_past.unflatten(0, (b, n))
+
     def forward(
-        self, current: torch.Tensor, past_corrupted: torch.Tensor, past_restored: torch.Tensor
+        self,
+        current: torch.Tensor,
+        past_corrupted: torch.Tensor,
+        past_restored: torch.Tensor,
+        past_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if current.dim() != 4 or current.shape[1] != 3:
             raise ValueError(f"current must be [B, 3, H, W], got {list(current.shape)}")
@@ -333,10 +351,12 @@ class R2D4(nn.Module):
             raise ValueError(f"H and W must be multiples of {self.pad_multiple}, got {h}x{w}")
 
         skip_full, f_cur = self.feat_current(current)
-        # the N past frames go through the one shared extractor as a single batch
-        past = torch.cat((past_corrupted, past_restored), dim=2).flatten(0, 1)  # [B*N, 6, H, W]
-        _, f_past = self.feat_past(past)
-        f_past = f_past.unflatten(0, (b, self.n_past))
+        if past_features is None:
+            past_features = self.past_features(past_corrupted, past_restored)
+        elif list(past_features.shape) != [b, self.n_past, f_cur.shape[1], *f_cur.shape[2:]]:
+            raise ValueError(f"past_features must be {[b, self.n_past, *f_cur.shape[1:]]}, "
+                             f"got {list(past_features.shape)}")
+        f_past = past_features
         aligned = [
             dc(f_past[:, i], torch.cat((f_cur, f_past[:, i]), dim=1)) for i, dc in enumerate(self.align)
         ]
