@@ -77,6 +77,18 @@ def test_an_occluder_is_not_ghosted(tmp_path):
     assert psnr(out, truth[1]) > psnr(dec[1], truth[1]) + 1
 
 
+def test_high_depth_frames_stay_high_depth(tmp_path):
+    """uint16 frames (10-bit inputs are decoded so) are restored as uint16, as well as 8-bit ones."""
+    from vdeblur.methods.lucky import lucky
+
+    dec, truth, _, _ = _shift_clip(tmp_path)
+    wide = [f.astype(np.uint16) * 257 for f in dec]
+    out8 = lucky().restore_frame(dec[1], [dec[0], dec[2]])
+    out16 = lucky().restore_frame(wide[1], [wide[0], wide[2]])
+    assert out16.dtype == np.uint16 and out16.shape == dec[1].shape
+    assert abs(psnr((out16 / 257.0).round().astype(np.uint8), truth[1]) - psnr(out8, truth[1])) < 0.2
+
+
 def test_pick_takes_the_nearest_sharp_frames_within_the_radius():
     from vdeblur.methods.lucky import lucky
 

@@ -11,15 +11,19 @@ For each frame the selector labels blurred (frames labelled sharp pass through u
 engine never hands them to a method):
 
 1. the nearest frames labelled sharp within +-``radius`` frames, up to ``per_side`` on each side;
-2. each is aligned to the blurred frame by dense optical flow (OpenCV DIS on luma), computed
-   between the blurred frame and the sharp frame blurred with this frame's estimated blur, so
-   that the blur does not bias the flow. The blur kernel is fitted by regularised least squares
-   in the Fourier domain between the blurred frame and the nearest sharp frame coarsely aligned,
-   then refitted where the two agree;
-3. each sharp frame is warped onto the blurred one, re-blurred with the kernel and compared with
-   the blurred frame: where they agree (a local RMS difference within the noise) its pixels are
-   trusted; where they do not -- occlusions, independently moving objects, parallax the flow
-   missed, wrong flow -- they are not;
+2. each is aligned to the blurred frame by dense optical flow (OpenCV DIS on luma, at a work
+   scale of at most ``WORK_SIDE`` pixels), computed between the blurred frame and the sharp frame
+   blurred with this frame's estimated blur, so that the blur does not bias the flow. The blur is
+   a field of general kernels, one per tile (parallax and moving objects blur differently), each
+   fitted by regularised least squares in the Fourier domain and drawn towards the whole frame's
+   kernel where its tile says little; it is fitted between the blurred frame and the nearest
+   sharp frame coarsely aligned, then refitted where the two agree after the finer flow;
+3. each sharp frame is warped onto the blurred one, re-blurred with the kernels and compared with
+   the blurred frame, in colour: a pixel is trusted where the local RMS difference is within the
+   noise plus the lesser of what a small misalignment makes at the local gradient and a fraction
+   of what the blur took away there (a replaced pixel must gain more than the warp can lose);
+   where they disagree -- occlusions, independently moving objects, parallax the flow missed,
+   wrong flow -- it is not;
 4. the trusted warped pixels of all neighbours are blended (weighted by trust); where none is
    trusted the fallback shows through: the input itself, or a registered single-frame method
    (``fallback=NAME``). The trust maps are eroded and feathered, so there are no seams; a frame
