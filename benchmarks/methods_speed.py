@@ -9,9 +9,10 @@ call, then --repeat timed calls; the median is reported (with --rounds N, N such
 alternating which goes first, and the median child). "Before" is the package as it was at
 --baseline (a git revision, extracted with ``git archive`` into a temporary folder and imported
 from there); its child runs right before the current one, entry by entry, so both see the same
-load. Architectures run with random weights (speed, not quality). ``mlfa-method`` is the ``mlfa``
-method as the engine calls it, on sliding windows over distinct frames: stage 1 + stage 2 per
-frame in the steady state. Prints one table (and, with --json FILE, one JSON row per entry).
+load. Architectures run with random weights (speed, not quality). ``mlfa-method`` and
+``r2d4-method`` are the methods as the engine calls them, on windows sliding over distinct frames
+with the state carried: the steady-state cost of a frame in a video (mlfa's stage 1 once per
+frame, r2d4's past features reused). Prints one table (and, with --json FILE, one JSON row per entry).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ CLASSICAL = {"identity": ("identity", {}), "unsharp": ("unsharp", {}), "wiener":
              "richardson-lucy": ("richardson-lucy", {}),
              "richardson-lucy-motion": ("richardson-lucy", {"psf": "motion:15:30"})}
 #: issue 15's CPU targets, ms per 720p frame (small variants, fp32, this 2-core machine)
-TARGETS = {"r2d4:small": 2000, "golf:small": 1500, "richardson-lucy": 500, "richardson-lucy-motion": 500, "srn:small": 1000,
+TARGETS = {"r2d4:small": 2000, "r2d4-method:small": 2000, "golf:small": 1500, "richardson-lucy": 500, "richardson-lucy-motion": 500, "srn:small": 1000,
            "atrous:small": 1000, "mlfa-method:small": 1000, "fsm:small": 1000, "deblurnet:small": 1000}
 
 CHILD = r"""
@@ -87,10 +88,13 @@ elif inp == "window3":
 elif inp == "r2d4":
     past = torch.stack([x, x], 1)
     call = lambda: net(x, past, past)
-elif inp == "sliding":  # distinct frames, windows (t-1, t, t+1) moving one frame per call
-    frames = [torch.rand_like(x) for _ in range(repeat + 3)]
-    wins = iter([torch.stack(frames[i:i + 3], 1) for i in range(repeat + 1)])
-    call = lambda: net(next(wins))
+elif inp == "sliding":  # distinct frames, windows moving one frame per call, state carried
+    n = net.window
+    frames = [torch.rand_like(x) for _ in range(repeat + n)]
+    wins = iter([torch.stack(frames[i:i + n], 1) for i in range(repeat + 1)])
+    state = [None]
+    def call():
+        out, state[0] = net(next(wins), state[0])
 else:
     call = lambda: net(x)
 times = []
@@ -171,8 +175,8 @@ def main() -> None:
         for variant in getattr(m, var):
             if variant in a.variants.split(","):
                 jobs.append(("arch", name, json.dumps([mod, cls, [var, variant], inp]), variant))
-                if name == "mlfa":
-                    jobs.append(("method", "mlfa-method", variant, variant))
+                if name in ("mlfa", "r2d4"):
+                    jobs.append(("method", f"{name}-method", variant, variant))
     jobs = [j for j in jobs if not only or j[1] in only or f"{j[1]}:{j[3]}" in only]
     tmp = Path(tempfile.mkdtemp(prefix="vdeblur-baseline-"))
     try:
