@@ -243,3 +243,40 @@ def test_upsampling_is_sited_bilinear(size, sub):
         nxt = np.concatenate([ref[:, 1:], ref[:, -1:]], 1)
         ref = np.stack([ref, 0.5 * (ref + nxt)], 2).reshape(ref.shape[0], -1)
     assert np.abs(upsample(c.astype(np.float32), sx, sy, w, h) - ref[:h, :w]).max() < 1e-6
+
+
+def test_rgb_input_becomes_444_without_bias(cli, tmp_path):
+    """An RGB clip (FFV1 bgr0, as `vdeblur synth` writes) is restored into 4:4:4 with the default
+    matrix, unbiased: only the 8-bit YUV steps remain."""
+    from media import pattern
+
+    from vdeblur.io.writer import write_rgb_video
+
+    src, out = tmp_path / "rgb.mkv", tmp_path / "out.mkv"
+    write_rgb_video(str(src), [pattern(i, 48, 64) for i in range(3)])
+    r = cli("run", src, "-o", out, "--method", "unsharp", "-p", "amount=0", "--select", "none", "--codec", "ffv1")
+    assert r.exit_code == 0, r.output
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.format.name == "yuv444p"
+    for (_, a), (_, b) in zip(decoded_rgb(src), decoded_rgb(out)):
+        d = b.astype(int) - a.astype(int)
+        assert np.abs(d).max() <= 2 and abs(d.mean()) < 0.05 and np.abs(d).mean() < 0.6
+
+
+def decoded_rgb(path):
+    with VideoReader(str(path), copy_streams=False) as r:
+        return [(it.index, it.rgb().copy()) for it in r.items() if isinstance(it, Frame)]
+
+
+def test_rgb_output_holds_the_rgb_the_method_saw(cli, tmp_path):
+    """--pix-fmt bgr0 (FFV1): the output holds exactly the RGB vdeblur's reader gives, restored
+    frames and passed-through ones alike."""
+    src = tmp_path / "in.mkv"
+    write_yuv_clip(src, "yuv420p", BT709, False)
+    for sel in (["--select", "none"], ["--threshold", "0"]):
+        out = tmp_path / f"out{len(sel[1])}.mkv"
+        r = cli("run", src, "-o", out, "--method", "unsharp", "-p", "amount=0", *sel, "--codec", "ffv1",
+                "--pix-fmt", "bgr0")
+        assert r.exit_code == 0, r.output
+        for (_, a), (_, b) in zip(decoded_rgb(src), decoded_rgb(out)):
+            assert np.array_equal(a, b)

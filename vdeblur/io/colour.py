@@ -143,6 +143,13 @@ def planar_equivalent(pix_fmt: str) -> str | None:
     return f"yuv{'j' if pix_fmt.startswith('yuvj') else ''}{sub}p{depth}"
 
 
+def _is_rgb(pix_fmt: str) -> bool:
+    try:
+        return av.VideoFormat(pix_fmt).is_rgb
+    except ValueError:
+        return False
+
+
 def _planes(vf: Any, layout: Layout) -> list[np.ndarray]:
     """The Y, Cb, Cr planes of a frame as numpy views (no copy), cropped to their widths."""
     out = []
@@ -285,6 +292,14 @@ def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None 
     (``frame_to_rgb`` of it): the result is the source's own samples plus the converted change.
     With ``restored`` None the source is only re-laid-out (depth, chroma subsampling, range).
     """
+    if _is_rgb(pix_fmt):  # RGB output: the RGB itself, repacked
+        rgb = restored if restored is not None else source_rgb
+        if rgb is None:
+            high = max(c.bits for c in av.VideoFormat(pix_fmt).components) > 8
+            rgb = frame_to_rgb(source, source_spec, high_depth=high)
+        fmt = "rgb48le" if rgb.dtype == np.uint16 else "rgb24"
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=fmt)
+        return vf if pix_fmt == fmt else vf.reformat(format=pix_fmt, interpolation=_ACCURATE)
     out_layout = layout_of(pix_fmt)
     build = pix_fmt if out_layout else (planar_equivalent(pix_fmt) or ("yuv444p16le" if "16" in pix_fmt or "10" in pix_fmt or "12" in pix_fmt else "yuv444p"))
     out_layout = layout_of(build)

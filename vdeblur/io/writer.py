@@ -33,8 +33,12 @@ def default_pix_fmt(info: VideoInfo, codec: str, *, high_depth: bool = False) ->
     name = info.pix_fmt
     m = re.match(r"(?:yuvj?|yuva)(4\d\d)p", name)
     chroma = m.group(1) if m else {"nv12": "420", "p010le": "420", "nv16": "422", "nv24": "444"}.get(name, "420")
-    if chroma not in ("420", "422", "444") or "rgb" in name or "gbr" in name:
-        chroma = "444" if (chroma in ("440",) or "rgb" in name or "gbr" in name) else "420"
+    try:
+        rgb = av.VideoFormat(name).is_rgb  # rgb24, bgr0, gbrp, ...: every name, not only those with "rgb"
+    except ValueError:
+        rgb = False
+    if chroma not in ("420", "422", "444") or rgb or "rgb" in name or "gbr" in name:
+        chroma = "444" if (chroma in ("440",) or rgb or "rgb" in name or "gbr" in name) else "420"
     if info.width % 2 or (chroma == "420" and info.height % 2):
         chroma = "444"
     want = f"yuv{chroma}p" + ("10le" if high_depth else "")
