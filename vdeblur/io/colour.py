@@ -1,4 +1,4 @@
-"""Exact YUV <-> RGB for the frames vdeblur restores (numpy, vectorised).
+"""Exact YUV <-> RGB for the frames vdeblur restores (OpenCV and numpy, vectorised).
 
 FFmpeg's swscale converts without accurate rounding by default: a frame taken to RGB and back
 came out about 1.4 levels darker, full-range video shifted further, and 4:2:0 chroma was
@@ -13,13 +13,14 @@ smoothed again at every round trip. Here:
   with correct rounding, except where the method left the pixel exactly as it was, which keeps
   the decoded sample. Chroma is the decoded frame's own samples plus the change the method made,
   converted and downsampled by the inverse of the upsampler on its range (LeGall 5/3 across,
-  -1/4 3/4 3/4 -1/4 down: downsampling upsampled chroma gives the samples back exactly). A frame a method
-  returns unchanged therefore comes back bit for bit, and restored and passed-through frames of
-  the same content cannot differ in brightness. Without a decoded YUV frame (RGB input), the
-  restored RGB is converted directly, with correct rounding.
+  -1/4 3/4 3/4 -1/4 down: downsampling upsampled chroma gives the samples back exactly). A
+  frame a method returns unchanged therefore comes back bit for bit, and restored and
+  passed-through frames of the same content cannot differ in brightness. Without a decoded YUV
+  frame (RGB input), the restored RGB is converted directly, with correct rounding; an RGB
+  output format holds the RGB itself.
 
 Pass-through frames whose format differs from the output's (10 -> 8 bit, 4:2:2 -> 4:2:0) are
-converted by the same code, so they agree with restored frames.
+converted by the same code, so they agree with restored frames. Cost: benchmarks/colour_cost.py.
 """
 
 from __future__ import annotations
