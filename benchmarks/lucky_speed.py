@@ -9,7 +9,10 @@ labels pick, and, side by side in the same loop (alternating which goes first), 
 through the engine's Restorer, the cheapest single-frame method, as a yardstick for the machine's
 load. Printed: the median milliseconds per blurred frame of each and their ratio, lucky's time per
 stage (flow, warp, blur estimate, trust test, blend, ...; means per frame), the PSNR gain over
-the input (against the clip's true frames), and the load average before and after.
+the input (against the clip's true frames), and the load average before and after. On a machine
+loaded by other work the wall time is inflated; the CPU time of lucky's calls (process_time, all
+threads) is printed beside it, and with ``--threads 1`` it approximates an unloaded core's wall
+time.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def main() -> None:
     labels = dict(enumerate(clip.blurred))
     lucky = create("lucky")
     unsharp = Restorer(create("unsharp"), torch.device("cpu"))
-    t_lucky, t_unsharp, gains, used = [], [], [], []
+    t_lucky, t_unsharp, cpu_lucky, gains, used = [], [], [], [], []
     for k, t in enumerate(i for i, b in enumerate(clip.blurred) if b):
         picked = lucky.pick(t, labels)
         if not picked:
@@ -60,9 +63,10 @@ def main() -> None:
         frame, nb = clip.frames[t], [clip.frames[i] for i in picked]
 
         def run_lucky() -> np.ndarray:
-            s = time.perf_counter()
+            s, c = time.perf_counter(), time.process_time()
             out = lucky.restore_frame(frame, nb)
             t_lucky.append(time.perf_counter() - s)
+            cpu_lucky.append(time.process_time() - c)
             return out
 
         def run_unsharp() -> None:
@@ -82,7 +86,8 @@ def main() -> None:
         sys.exit("no blurred frame with a sharp neighbour: use more --frames")
     n = len(t_lucky)
     ml, mu = statistics.median(t_lucky) * 1000, statistics.median(t_unsharp) * 1000
-    print(f"lucky:   median {ml:.0f} ms per blurred {w}x{h} frame ({n} frames, {np.mean(used):.1f} sharp neighbours each)")
+    print(f"lucky:   median {ml:.0f} ms per blurred {w}x{h} frame ({n} frames, {np.mean(used):.1f} sharp neighbours each); "
+          f"CPU time {statistics.median(cpu_lucky) * 1000:.0f} ms (all threads; less sensitive to other load)")
     print(f"unsharp: median {mu:.0f} ms per frame, same frames, same loop; lucky / unsharp = {ml / mu:.1f}")
     total = sum(lucky.timer.seconds.values())
     print("lucky's time per stage (mean ms per frame, share):")

@@ -64,7 +64,9 @@ TILE = 0.35
 REFITS = 1
 #: the nearest two neighbours are always used; farther ones only while the trusted share of the
 #: frame is below this
-ENOUGH = 1.0
+ENOUGH = 0.85
+#: the coarse flow (for the first blur estimate) at half the work scale
+COARSE_HALF = True
 #: smoothing of the flow (Gaussian sigma, work-scale pixels) after a 5x5 median
 FLOW_SMOOTH = 2.0
 #: how strongly a tile's kernel is drawn towards the frame's (the fit's regulariser)
@@ -333,7 +335,13 @@ class Lucky(Method):
         # alike so the blur does not bias the flow), then refitted where the two agree
         kr = max(3, min(25, round(KR * max(sw, sh))))
         sig = max(1.0, kr / 3.0)
-        f0 = dis.calc(_u8(cv2.GaussianBlur(b, (0, 0), sig)), _u8(cv2.GaussianBlur(sharp[0], (0, 0), sig)), None)
+        if COARSE_HALF and min(sw, sh) >= 64:  # both smoothed: half the work scale sees the same
+            half = (sw // 2, sh // 2)
+            f0 = dis.calc(_u8(cv2.resize(cv2.GaussianBlur(b, (0, 0), sig), half, interpolation=cv2.INTER_AREA)),
+                          _u8(cv2.resize(cv2.GaussianBlur(sharp[0], (0, 0), sig), half, interpolation=cv2.INTER_AREA)), None)
+            f0 = cv2.resize(f0, (sw, sh), interpolation=cv2.INTER_LINEAR) * np.float32([sw / half[0], sh / half[1]])
+        else:
+            f0 = dis.calc(_u8(cv2.GaussianBlur(b, (0, 0), sig)), _u8(cv2.GaussianBlur(sharp[0], (0, 0), sig)), None)
         tm.lap("flow")
         w0 = _warp(sharp[0], f0, gx, gy)
         inside0 = _inside(f0, gx, gy, kr)
