@@ -315,13 +315,12 @@ class Lucky(Method):
         sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
         inv = 1.0 / scale
 
-        def luma(a: np.ndarray) -> np.ndarray:
-            y = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / peak)
-            return y if scale == 1.0 else cv2.resize(y, (sw, sh), interpolation=cv2.INTER_AREA)
+        def small(a: np.ndarray) -> np.ndarray:  # the work scale, float in [0, 1]
+            a = a if scale == 1.0 else cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
+            return a.astype(np.float32) * np.float32(1.0 / peak)
 
-        def small(a: np.ndarray) -> np.ndarray:
-            c = a.astype(np.float32) * (1.0 / peak)
-            return c if scale == 1.0 else cv2.resize(c, (sw, sh), interpolation=cv2.INTER_AREA)
+        def luma(a: np.ndarray) -> np.ndarray:
+            return cv2.cvtColor(small(a), cv2.COLOR_RGB2GRAY)
 
         b = luma(frame)
         sharp = [luma(n) for n in neighbours]
@@ -376,35 +375,40 @@ class Lucky(Method):
             np.maximum(union, trust, out=union)
             tm.lap("trust test")
 
-        # full resolution: warp the neighbours' colours, blend where trusted, fallback elsewhere
-        fgx, fgy = _grid(h, w) if scale != 1.0 else (gx, gy)
-        acc = np.zeros((h, w, 3), np.float32)
-        den = np.zeros((h, w), np.float32)
-        cover = np.zeros((h, w), np.float32)
-        for n, f, t in zip(neighbours, flows, trusts):
-            if t.max() <= 0:
-                continue
-            if scale != 1.0:
-                f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * inv
-                t = cv2.resize(t, (w, h), interpolation=cv2.INTER_LINEAR)
-            tm.lap("blend")
-            wn = _warp(n, f, fgx, fgy, WARP_INTERP if scale == 1.0 else cv2.INTER_LINEAR).astype(np.float32)
-            tm.lap("warp")
-            acc += wn * t[..., None]
-            den += t
-            np.maximum(cover, t, out=cover)
-            tm.lap("blend")
+        # the blend's weights at the work scale: neighbour i gets cover * t_i / sum(t), the fallback
+        # 1 - cover (cover: the best trust of any neighbour); then at full resolution: warp the
+        # neighbours' colours and sum
+        cover = np.max(trusts, axis=0)
         self.last_coverage = float(cover.mean())
         if self.last_coverage <= 0:
             out = fb(frame)
             tm.lap("fallback")
             return out
+        norm = cover / np.maximum(np.sum(trusts, axis=0), 1e-6)
+        weights = [(n, f, t * norm) for n, f, t in zip(neighbours, flows, trusts) if t.max() > 0]
+        weights.append((None, None, 1.0 - cover))
         base = fb(frame)
         tm.lap("fallback")
-        mix = acc / np.maximum(den, 1e-6)[..., None]
-        base_f = base.astype(np.float32)
-        out = base_f + cover[..., None] * (mix - base_f)
-        res = np.clip(out + 0.5, 0, peak).astype(frame.dtype)
+        fgx, fgy = _grid(h, w) if scale != 1.0 else (gx, gy)
+        acc = np.zeros((h, w, 3), np.float32)
+        for n, f, a in weights:
+            if scale != 1.0:
+                a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+            a3 = cv2.merge([a, a, a])
+            if n is None:
+                img = base
+            else:
+                if scale != 1.0:
+                    f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(inv)
+                tm.lap("blend")
+                img = _warp(n, f, fgx, fgy, WARP_INTERP if scale == 1.0 else cv2.INTER_LINEAR)
+                tm.lap("warp")
+            cv2.add(acc, cv2.multiply(img, a3, dtype=cv2.CV_32F), dst=acc)
+            tm.lap("blend")
+        if frame.dtype == np.uint8:
+            res = cv2.convertScaleAbs(acc)  # rounded and saturated (the sum is >= 0)
+        else:
+            res = np.clip(acc + 0.5, 0, peak).astype(frame.dtype)
         tm.lap("blend")
         return res
 
