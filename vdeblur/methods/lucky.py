@@ -306,6 +306,7 @@ class Lucky(Method):
         tm = self.timer
         tm.start()
         fb = (lambda a: a) if fallback is None else fallback
+        neighbours = [n for n in neighbours if n.shape == frame.shape and n.dtype == frame.dtype]  # a size change
         if not neighbours:
             self.last_coverage = 0.0
             return fb(frame)
