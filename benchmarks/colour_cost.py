@@ -8,6 +8,7 @@ Times, side by side in one run, alternating, medians over --repeat rounds:
 
     python benchmarks/colour_cost.py                       # 1920x1080 yuv420p 8-bit
     python benchmarks/colour_cost.py --size 1280x720 --pix-fmt yuv420p10le --repeat 30
+    python benchmarks/colour_cost.py --peak-rss 4000      # memory: whole frame vs bands of rows
 
 Threads: numpy runs on one core; swscale's reformat threads are left at PyAV's default unless
 --sws-threads is given. Prints one JSON object on stdout.
@@ -26,13 +27,41 @@ import numpy as np
 from vdeblur.io.colour import encode_frame, frame_to_rgb, spec_for
 
 
+def peak_rss(side: int, mode: str) -> dict:
+    """Peak RSS (MB) that converting one SIDExSIDE 4:2:0 frame to RGB adds, in a fresh process:
+    ``whole`` (one band) or ``bands`` (the default band size)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, numpy as np, av, json
+import vdeblur.io.colour as C
+if {mode!r} == "whole":
+    C.BAND_PIXELS = 1 << 40
+img = np.random.default_rng(0).integers(0, 256, ({side} // 8, {side} // 8, 3), dtype=np.uint8)
+src = av.VideoFrame.from_ndarray(img.repeat(8, 0).repeat(8, 1), format="rgb24").reformat(format="yuv420p")
+del img
+spec = C.ColourSpec(1, False)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rgb = C.frame_to_rgb(src, spec)
+print(json.dumps({{"to_rgb_peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024,
+                  "output_mb": rgb.nbytes // 2**20}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--peak-rss", type=int, metavar="SIDE", default=None)
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--pix-fmt", default="yuv420p")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--sws-threads", type=int, default=None)
     a = ap.parse_args()
+    if a.peak_rss:
+        print(json.dumps({"side": a.peak_rss, **{m: peak_rss(a.peak_rss, m) for m in ("whole", "bands")}}))
+        return
     w, h = (int(x) for x in a.size.split("x"))
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)

@@ -280,3 +280,28 @@ def test_rgb_output_holds_the_rgb_the_method_saw(cli, tmp_path):
         assert r.exit_code == 0, r.output
         for (_, a), (_, b) in zip(decoded_rgb(src), decoded_rgb(out)):
             assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p", "yuv420p10le", "yuv444p"])
+@pytest.mark.parametrize("size", [(36, 50), (35, 49)])
+def test_bands_of_rows_give_the_whole_frame_result(monkeypatch, pix_fmt, size):
+    """A large frame is converted in bands of rows (float copies of one band at a time): the
+    result is the whole frame's, to the bit, both ways."""
+    import vdeblur.io.colour as colour
+
+    rng = np.random.default_rng(4)
+    high = "10" in pix_fmt
+    src = av.VideoFrame.from_ndarray(rng.integers(0, 256, size + (3,), dtype=np.uint8), format="rgb24")
+    src = src.reformat(format=pix_fmt)
+    spec = ColourSpec(BT601, False)
+    whole = frame_to_rgb(src, spec, high_depth=high)
+    changed = np.clip(whole.astype(np.int64) + rng.integers(-9, 10, whole.shape), 0, 65535 if high else 255)
+    changed = changed.astype(whole.dtype)
+    enc_whole = encode_frame(pix_fmt, spec, restored=changed, source=src, source_spec=spec, source_rgb=whole)
+    monkeypatch.setattr(colour, "BAND_PIXELS", 400)  # bands of 8 rows
+    assert len(colour._bands(*size)) > 3
+    assert np.array_equal(frame_to_rgb(src, spec, high_depth=high), whole)
+    enc_bands = encode_frame(pix_fmt, spec, restored=changed, source=src, source_spec=spec, source_rgb=whole)
+    lay = layout_of(pix_fmt)
+    for a, b in zip(colour._planes(enc_whole, lay), colour._planes(enc_bands, lay)):
+        assert np.array_equal(a, b)

@@ -256,12 +256,34 @@ def frame_to_rgb(vf: Any, spec: ColourSpec | None = None, *, high_depth: bool = 
         layout = layout_of(eq)
         assert layout is not None
     spec = spec or spec_for_frame(vf)
-    peak = 65535 if high_depth else 255
     y, cb, cr = _planes(vf, layout)
     h, w = y.shape
-    c = cv2.merge([cb, cr])
-    c = upsample(c, layout.sx, layout.sy, w, h)
-    ycc = cv2.merge([y.astype(np.float32), c])
+    out = np.empty((h, w, 3), np.uint16 if high_depth else np.uint8)
+    for r0, r1 in _bands(h, w):  # a large frame in bands of rows: float copies of a band only
+        if layout.sy == 2:  # the chroma rows these luma rows are upsampled from, and one more each side
+            c0, c1 = max(0, r0 // 2 - 1), min(cb.shape[0], -(-r1 // 2) + 1)
+        else:
+            c0, c1 = r0, r1
+        skip = r0 - layout.sy * c0
+        out[r0:r1] = _rgb_band(y[r0:r1], cb[c0:c1], cr[c0:c1], skip, layout, spec, high_depth)
+    return out
+
+
+BAND_PIXELS = 1 << 21  # frames above about 2 megapixels are converted in bands of rows
+
+
+def _bands(h: int, w: int) -> list[tuple[int, int]]:
+    rows = max(8, (BAND_PIXELS // max(1, w)) // 2 * 2)  # even: bands start on a chroma row
+    return [(r, min(h, r + rows)) for r in range(0, h, rows)]
+
+
+def _rgb_band(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, skip: int, layout: Layout, spec: ColourSpec,
+              high_depth: bool) -> np.ndarray:
+    """RGB of luma rows ``y``; ``cb``, ``cr`` hold their chroma rows, ``skip`` upsampled rows early."""
+    peak = 65535 if high_depth else 255
+    h, w = y.shape
+    c = upsample(cv2.merge([cb, cr]), layout.sx, layout.sy, w, skip + h)[skip:]
+    ycc = cv2.merge([y.astype(np.float32), np.ascontiguousarray(c)])
     # digital Y, Cb, Cr -> RGB on 0..peak, one affine map per pixel
     yo, ys, co, cs = _scales(layout.bits, spec.full)
     m = np.zeros((3, 4), np.float64)
@@ -385,34 +407,44 @@ def _plane(a: np.ndarray) -> np.ndarray:
 def _encode_same_layout(source: Any, layout: Layout, spec: ColourSpec, restored: np.ndarray,
                         source_rgb: np.ndarray) -> Any:
     """``encode_frame``'s common case, the output laid out as the decoded frame (same depth,
-    subsampling, matrix and range), with OpenCV doing the per-pixel work: the same result."""
+    subsampling, matrix and range), with OpenCV doing the per-pixel work: the same result.
+    A large frame goes in bands of rows."""
     y_src, cb_src, cr_src = _planes(source, layout)
     h, w = y_src.shape
     yo, ys, co, cs = _scales(layout.bits, spec.full)
     m = _rgb_to_ycc_matrix(spec).T.astype(np.float64) / (65535.0 if restored.dtype == np.uint16 else 255.0)
-    # luma: each restored pixel converted directly, rounded, except where the method left the
-    # pixel as it was: there the decoded sample itself
     my = np.zeros((1, 4), np.float64)
     my[0, :3] = m[0] * ys
     my[0, 3] = yo + 0.5
-    rf, sf = restored.astype(np.float32), source_rgb.astype(np.float32)  # (OpenCV is fast on floats)
-    yf = _plane(cv2.transform(rf, my.astype(np.float32)))
-    np.clip(yf, 0, layout.max, out=yf)
-    y = yf.astype(layout.dtype)  # truncation of value + 0.5 >= 0: rounding
-    same = _plane(cv2.transform(cv2.absdiff(rf, sf), np.ones((1, 3), np.float32))) == 0
-    np.copyto(y, y_src, where=same)
-    # chroma: the decoded samples plus the change, converted and downsampled
-    d = cv2.subtract(rf, sf)
-    dc = downsample(cv2.transform(d, (m[1:] * cs).astype(np.float32)), layout.sx, layout.sy)
-    planes = [y]
-    for k, src in enumerate((cb_src, cr_src)):
-        c = dc[..., k] + src
-        c += np.float32(0.5)
-        np.clip(c, 0, layout.max, out=c)
-        planes.append(c.astype(layout.dtype))
+    my, mc = my.astype(np.float32), (m[1:] * cs).astype(np.float32)
     vf = av.VideoFrame(w, h, layout.name)
-    for dst, src in zip(_planes(vf, layout), planes):
-        dst[:, :] = src
+    y_out, cb_out, cr_out = _planes(vf, layout)
+    for r0, r1 in _bands(h, w):
+        rf, sf = restored[r0:r1].astype(np.float32), source_rgb[r0:r1].astype(np.float32)
+        # luma: each restored pixel converted directly, rounded, except where the method left the
+        # pixel as it was: there the decoded sample itself
+        yf = _plane(cv2.transform(rf, my))
+        np.clip(yf, 0, layout.max, out=yf)
+        y = yf.astype(layout.dtype)  # truncation of value + 0.5 >= 0: rounding
+        same = _plane(cv2.transform(cv2.absdiff(rf, sf), np.ones((1, 3), np.float32))) == 0
+        np.copyto(y, y_src[r0:r1], where=same)
+        y_out[r0:r1] = y
+        # chroma: the decoded samples plus the change, converted and downsampled; the pairs of
+        # rows of this band with their neighbours (two more rows each side)
+        if layout.sy == 2:
+            a, b = max(0, r0 - 2), min(h, r1 + 2)
+            j0, j1 = r0 // 2, -(-r1 // 2)
+        else:
+            a, b, j0, j1 = r0, r1, r0, r1
+        if (a, b) != (r0, r1):
+            rf, sf = restored[a:b].astype(np.float32), source_rgb[a:b].astype(np.float32)
+        dc = downsample(cv2.transform(cv2.subtract(rf, sf), mc), layout.sx, layout.sy)
+        dc = dc[j0 - a // layout.sy: j1 - a // layout.sy]
+        for k, (src, dst) in enumerate(((cb_src, cb_out), (cr_src, cr_out))):
+            c = dc[..., k] + src[j0:j1]
+            c += np.float32(0.5)
+            np.clip(c, 0, layout.max, out=c)
+            dst[j0:j1] = c.astype(layout.dtype)
     vf.colorspace = spec.colorspace
     vf.color_range = RANGE_FULL if spec.full else RANGE_LIMITED
     return vf
