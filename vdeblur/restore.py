@@ -114,6 +114,16 @@ def check_options(o: RunOptions) -> Any:
     return method
 
 
+def whole_file_context(o: RunOptions, inp: str) -> bool:
+    """Whether the frames are labelled with the whole file in view (select/context.py): the input
+    is a file read by PyAV, the selector has a whole-file rule, and the whole video is restored
+    (no --labels, --start or --frames); otherwise the selector streams, as for a pipe."""
+    from vdeblur.select.context import has_context
+
+    return (o.io == "pyav" and inp != "-" and os.path.isfile(inp) and not o.labels and not is_piece(o)
+            and has_context(o.select))
+
+
 def is_piece(o: RunOptions) -> bool:
     """--start or --frames: a piece of the video is restored."""
     return bool(o.start) or o.frames is not None
@@ -208,6 +218,10 @@ def restore_video(
     o = opts or RunOptions()
     setup = prepare(o, inp, out, need_metrics=reference is not None, warn=warn)
     restorer, selector, device, batch = setup.restorer, setup.selector, setup.device, setup.batch
+    if whole_file_context(o, inp):  # label with the whole file in view: one decode-only pre-pass
+        from vdeblur.select.context import ContextSelector, prepass
+
+        selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every))
 
     from vdeblur.io.writer import VideoWriter, is_high_depth
 

@@ -32,13 +32,15 @@ from typing import Any, Callable, Iterator
 from vdeblur.engine.pipeline import FrameResult, Summary, SummaryAccumulator
 from vdeblur.errors import InputError, InternalError, OutputError, UsageError
 from vdeblur.io.segments import Plan, Segment, join_parts, plan_segments
-from vdeblur.restore import RunOptions, check_damage, check_output_format, output_pix_fmt, prepare
+from vdeblur.restore import (
+    RunOptions, check_damage, check_output_format, output_pix_fmt, prepare, whole_file_context,
+)
 
 #: frames restored before a segment's first one to warm a recurrent method's state
 RECURRENT_WARMUP = 5
 #: default segment length, seconds of video (a segment ends at the first keyframe after it)
 SEGMENT_SECONDS = 60.0
-PLAN_VERSION = 3
+PLAN_VERSION = 4  # 4: whole-file labels (labels.jsonl) beside the plan
 PART_FORMATS = ("mp4", "mov", "nut")  # the first that holds the codec; all keep the time base
 
 
@@ -91,6 +93,17 @@ def _write_json(path: str, obj: Any) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as fh:
         json.dump(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_labels(path: str, labels: Any) -> None:
+    """The pre-pass's labels as ``classify --json`` rows (``run --labels`` reads them), atomically."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        for i, (s, b) in enumerate(zip(labels.scores, labels.blurred)):
+            fh.write(json.dumps({"frame": i, "blur_score": s, "blurred": bool(b)}) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -219,6 +232,7 @@ class SegmentedJob:
     resumed: int = 0  # segments found finished
     _handles: dict[int, Any] = field(default_factory=dict)
     _fingerprint: dict[str, Any] | None = None  # set when a new plan must be written by submit()
+    _labels: Any = None  # the pre-pass's whole-file labels, written by submit() beside the plan
     _t0: float = 0.0
 
     @property
@@ -251,6 +265,10 @@ class SegmentedJob:
             self.warn(f"nothing to resume for {self.out}"
                       + (" (the interrupted run had other settings or another input); starting over" if old else ""))
         self._fingerprint = fp
+        if whole_file_context(self.opts, self.inp):  # the plan knows the whole file: one pass's labels
+            from vdeblur.select.context import prepass
+
+            self._labels = prepass(self.inp, threshold=self.opts.threshold, every=self.opts.select_every)
         before, _ = context_frames(setup.method, setup.selector)
         self.plan = plan_segments(self.inp, self.seconds, before, align=int(getattr(setup.selector, "every", 1)),
                                   start=self.opts.start, frames=self.opts.frames)
@@ -274,10 +292,15 @@ class SegmentedJob:
             _write_json(os.path.join(self.dir, "plan.json"), {
                 "fingerprint": _digest(self._fingerprint), "settings": self._fingerprint, "plan": self.plan.to_json()})
             self._fingerprint = None
+            if self._labels is not None:
+                _write_labels(os.path.join(self.dir, "labels.jsonl"), self._labels)
+        opts = self.opts
+        if os.path.exists(os.path.join(self.dir, "labels.jsonl")):  # each segment replays the whole file's labels
+            opts = replace(self.opts, labels=os.path.join(self.dir, "labels.jsonl"))
         for seg in self.plan.segments:
             if not self.done(seg):
                 self._handles[seg.number] = executor.submit(
-                    restore_segment, self.inp, self.part(seg), seg, self.opts, self.reference)
+                    restore_segment, self.inp, self.part(seg), seg, opts, self.reference)
 
     def finish(self, executor: Any, on_result: Callable[[FrameResult], None] | None = None) -> Summary:
         """Wait for the segments in order, report their frames, join the parts into OUT."""

@@ -26,11 +26,38 @@ def blurred_runs(labels: list[bool]) -> list[tuple[int, int]]:
 
 
 def classify_video(path: str, select: str = "laplacian", every: int = 1, threshold: float | None = None,
-                   on_decision=None, select_weights: str | None = None) -> dict:
-    """Score and label every frame of ``path``; returns the summary dict."""
+                   on_decision=None, select_weights: str | None = None, context: bool = True) -> dict:
+    """Score and label every frame of ``path``; returns the summary dict.
+
+    ``context``: label with the whole file in view (select/context.py: one decode-only pass, then
+    shots and the relative rule; the summary then has ``shots``); False: the streaming selector,
+    as for a pipe."""
     from vdeblur.io.reader import Frame, VideoReader
     from vdeblur.select import make_selector, selector_input
+    from vdeblur.select.context import has_context, prepass
 
+    if context and has_context(select):
+        times: list[float | None] = []
+        lab = prepass(path, threshold=threshold, every=every, select=select, weights=select_weights,
+                      frame_hook=lambda f: times.append(f.time))
+        from vdeblur.select.context import ContextSelector
+
+        sel = ContextSelector(lab)
+        for i in range(len(lab.blurred)):
+            for d in sel.push(i):
+                if on_decision is not None:
+                    on_decision(d, times[i])
+        n = len(lab.blurred)
+        return {
+            "frames": n,
+            "blurred": sum(lab.blurred),
+            "blurred_fraction": (sum(lab.blurred) / n) if n else 0.0,
+            "runs": [list(r) for r in blurred_runs(lab.blurred)],
+            "shots": [{"first": s.first, "last": s.last, "sharp_level": s.level, "thresholds": s.thresholds,
+                       "noise_sigma": s.noise_floor} for s in lab.shots],
+            "lost": lab.lost,
+            "damaged": lab.damaged,
+        }
     sel = make_selector(select, threshold=threshold, every=every, weights=select_weights)
     labels: list[bool] = []
     with VideoReader(path, copy_streams=False) as reader:

@@ -1,0 +1,215 @@
+"""Whole-file frame selection: every frame is scored first (a decode-only pass), then labelled
+with the whole clip in view, shot by shot (issue 14).
+
+The streaming rule (laplacian.py) compares a frame with a window of the frames seen so far and a
+few ahead: a clip that opens with a long blurred run has no sharp frame to compare with, and a
+window across a scene cut compares a flat shot with a detailed one. With the whole file known:
+
+* **Shots.** A cut is where the luma histograms (32 bins, at the analysis scale) of two
+  consecutive frames differ by more than ``CUT`` in total variation (half the L1 distance) and by
+  more than ``CUT_FACTOR`` times the median change of the frames around it (a fast pan changes
+  the histogram steadily, a cut at once). Blur barely changes a histogram.
+* **Noise floor.** Sensor noise adds to the Laplacian's variance whatever the blur: the noise
+  level of each frame is estimated (Immerkaer's 3x3 operator; texture can only raise it) and the
+  shot's lowest estimate, as Laplacian variance (20 sigma^2), is taken off every score of the shot.
+* **Relative judgement.** A frame is blurred when its (noise-free) score is under ``RATIO`` times
+  the sharp level of the frames near it in the same shot (the ``PERCENTILE`` of the scores within
+  ``RADIUS`` frames, not across a cut), and that level is above the flat-content floor (a
+  featureless shot has nothing to deblur). So a soft, low-contrast or noisy shot is judged
+  against its own sharp frames, not against a detailed one, and a clip that opens blurred is
+  judged against the sharp frames that come later.
+
+``label_scores`` is the rule on saved features; ``ContextSelector`` replays its labels through
+the streaming selector interface (lookahead 0), so the restore pass uses the pre-pass's scores
+and never recomputes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from vdeblur.select.laplacian import _FLAT, ANALYSIS_SIDE, Decision, value_range
+
+#: a cut: histogram total variation above CUT and above CUT_FACTOR x the local median change
+CUT, CUT_FACTOR = 0.3, 4.0
+#: the relative rule: blurred when score < RATIO x the PERCENTILE of the shot's scores within RADIUS
+RATIO, RADIUS, PERCENTILE = 0.62, 60, 90.0
+BINS = 32
+#: second differences along 0, 90, 45 and 135 degrees (diagonals per unit length): motion blur
+#: takes the detail along its direction away, the Laplacian (their sum) loses at most about half
+_DIR_KERNELS = (np.float32([[1, -2, 1]]), np.float32([[1], [-2], [1]]),
+                np.float32([[0, 0, 0.5], [0, -1, 0], [0.5, 0, 0]]), np.float32([[0.5, 0, 0], [0, -1, 0], [0, 0, 0.5]]))
+_DIR_NOISE = (6.0, 6.0, 1.5, 1.5)  # their variance on unit white noise
+_LAP_NOISE = 20.0  # Laplacian variance of unit white noise (3x3 kernel, sum of squares)
+
+
+@dataclass
+class Features:
+    """What the pre-pass keeps per frame: a few floats and a small histogram."""
+
+    score: float  # blur_score: Laplacian variance at the analysis scale, 8-bit scale
+    noise: float  # Immerkaer noise sigma estimate, 8-bit scale (an upper bound)
+    hist: np.ndarray  # BINS normalised luma histogram (float32)
+    dirs: tuple[float, ...] = (0.0,) * 8  # directional detail at the analysis scale and half of it
+
+
+def frame_features(gray: np.ndarray, data_range: float | None = None) -> Features:
+    """score, noise and histogram of one luma plane, from a single downscale."""
+    g = np.asarray(gray)
+    if g.ndim != 2 or min(g.shape) < 3:
+        raise ValueError(f"frame_features expects a 2-D luma plane, got shape {g.shape}")
+    if data_range is None:
+        data_range = value_range(g)
+    if g.dtype not in (np.uint8, np.float32):
+        g = g.astype(np.float32)
+    h, w = g.shape
+    if min(h, w) > ANALYSIS_SIDE:
+        s = ANALYSIS_SIDE / min(h, w)
+        g = cv2.resize(np.ascontiguousarray(g), (max(3, round(w * s)), max(3, round(h * s))),
+                       interpolation=cv2.INTER_AREA)
+    k = 255.0 / data_range
+    if g.dtype == np.uint8:
+        hist = cv2.calcHist([g], [0], None, [BINS], [0, 256]).ravel()
+    else:
+        hist = cv2.calcHist([(g * np.float32(k))], [0], None, [BINS], [0, 256]).ravel()
+    hist = (hist / max(hist.sum(), 1.0)).astype(np.float32)
+    f = g.astype(np.float32) if g.dtype != np.float32 else g
+    lap = cv2.Laplacian(f, cv2.CV_32F)
+    sd = float(cv2.meanStdDev(lap)[1][0, 0])
+    nk = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
+    r = cv2.filter2D(f, cv2.CV_32F, nk)[1:-1, 1:-1]
+    sigma = float(np.sqrt(np.pi / 2) * cv2.mean(np.abs(r))[0] / 6.0) * k
+    half = cv2.resize(f, (max(3, f.shape[1] // 2), max(3, f.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    dirs = tuple(float(cv2.meanStdDev(cv2.filter2D(x, cv2.CV_32F, dk))[1][0, 0]) ** 2 * k * k
+                 for x in (f, half) for dk in _DIR_KERNELS)
+    return Features(sd * sd * k * k, sigma, hist, dirs)
+
+
+def find_cuts(hists: list[np.ndarray] | np.ndarray) -> list[int]:
+    """First frames of the shots after the first (see the module docstring)."""
+    h = np.asarray(hists, np.float32)
+    if len(h) < 2:
+        return []
+    d = np.concatenate([[0.0], 0.5 * np.abs(np.diff(h, axis=0)).sum(axis=1)])
+    cuts = []
+    for i in range(1, len(h)):
+        near = np.concatenate([d[max(1, i - 8):i], d[i + 1:i + 9]])
+        base = float(np.median(near)) if len(near) else 0.0
+        if d[i] > CUT and d[i] > CUT_FACTOR * base:
+            cuts.append(i)
+    return cuts
+
+
+@dataclass
+class Shot:
+    first: int
+    last: int
+    level: float  # the shot's sharp level on the blur_score scale (its PERCENTILE, noise floor off)
+    thresholds: list[float]  # per direction: RATIO x the shot's sharp level there (noise floor off)
+    noise_floor: float  # sigma of the noise (8-bit scale) whose share is taken off the shot's scores
+
+
+@dataclass
+class Labels:
+    blurred: list[bool]
+    scores: list[float]
+    shots: list[Shot] = field(default_factory=list)
+    relative: list[float] = field(default_factory=list)  # per frame: least directional ratio to the sharp level
+    lost: int = 0  # frames the pre-pass could not decode
+    damaged: bool = False
+
+
+def label_scores(feats: list[Features], *, ratio: float = RATIO, radius: int = RADIUS,
+                 percentile: float = PERCENTILE, threshold: float | None = None) -> Labels:
+    """Labels of a whole clip from its per-frame features (the rule: module docstring).
+    ``threshold``: a fixed blur_score threshold instead of the relative rule (shots are still
+    found and reported)."""
+    n = len(feats)
+    scores = np.array([f.score for f in feats], np.float64)
+    dirs = np.array([f.dirs for f in feats], np.float64).reshape(n, 8)
+    cuts = find_cuts([f.hist for f in feats]) if n else []
+    bounds = [0] + cuts + [n]
+    blurred = np.zeros(n, bool)
+    rel = np.ones(n, np.float64)
+    shots: list[Shot] = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        sigma = min(f.noise for f in feats[a:b])
+        # noise variance per direction: sigma^2 x the kernel's gain, a quarter of it at half scale
+        noise = np.array(_DIR_NOISE + tuple(v / 4 for v in _DIR_NOISE)) * sigma * sigma
+        d = dirs[a:b] - np.minimum(noise, dirs[a:b].min(axis=0))
+        lap = scores[a:b] - min(_LAP_NOISE * sigma * sigma, float(scores[a:b].min()))
+        shot_level = float(np.percentile(lap, percentile))
+        for i in range(a, b):
+            lo, hi = max(a, i - radius) - a, min(b, i + radius + 1) - a
+            r = d[i - a] / np.maximum(np.percentile(d[lo:hi], percentile, axis=0), 1e-9)
+            rel[i] = float(np.sqrt(max(r[:4].min(), 0.0) * max(r[4:].min(), 0.0)))
+        if threshold is not None:
+            blurred[a:b] = scores[a:b] < threshold
+        elif shot_level > _FLAT:
+            blurred[a:b] = rel[a:b] < ratio
+        shots.append(Shot(a, b - 1, shot_level, (ratio * np.percentile(d[:, :4], percentile, axis=0)).tolist(), sigma))
+    return Labels(blurred.tolist(), scores.tolist(), shots, rel.tolist())
+
+
+class ContextSelector:
+    """Labels known in advance (the pre-pass), replayed frame by frame: each frame is decided at
+    once, with the score the pre-pass measured. ``offset`` maps the engine's frame numbers to the
+    clip's (a segment numbers its frames from 0)."""
+
+    lookahead = 0
+    history = 0
+
+    def __init__(self, labels: Labels, every: int = 1, offset: int = 0):
+        self.labels = labels
+        self.every = every
+        self.offset = offset
+
+    def needs_score(self, index: int) -> bool:
+        return False
+
+    def push(self, index: int, gray: np.ndarray | None = None) -> list[Decision]:
+        i = index + self.offset
+        if not 0 <= i < len(self.labels.blurred):
+            from vdeblur.errors import InputError
+
+            raise InputError(f"frame {i} was not seen by the pre-pass (the file changed?)")
+        return [Decision(index, self.labels.scores[i], self.labels.blurred[i])]
+
+    def flush(self) -> list[Decision]:
+        return []
+
+
+def has_context(select: str) -> bool:
+    """Whether selector ``select`` labels with the whole file in view when the input is a file."""
+    return select.strip().lower() in ("laplacian",)
+
+
+def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_hook=None,
+            high_depth: bool = False, select: str = "laplacian", weights: str | None = None) -> Labels:
+    """Decode ``path`` once (no restoring, no RGB conversion: the Y plane) and label every frame
+    with the whole clip in view. ``every=K``: each group of K frames takes the label of its middle
+    frame (Table 9's batch mode; every frame is still scored, the pre-pass is cheap).
+    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps)."""
+    from vdeblur.io.reader import Frame, VideoReader
+
+    feats: list[Features] = []
+    with VideoReader(path, copy_streams=False) as reader:
+        reader.high_depth = high_depth
+        for item in reader.items():
+            if isinstance(item, Frame):
+                feats.append(frame_features(item.luma()))
+                if frame_hook is not None:
+                    frame_hook(item)
+        lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
+    labels = label_scores(feats, threshold=threshold)
+    labels.lost, labels.damaged = lost, damaged
+    if every > 1:
+        n = len(labels.blurred)
+        for g in range(0, n, every):
+            m = g + (min(every, n - g) - 1) // 2
+            for i in range(g, min(n, g + every)):
+                labels.blurred[i] = labels.blurred[m]
+    return labels
