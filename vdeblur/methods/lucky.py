@@ -20,8 +20,9 @@ engine never hands them to a method):
    sharp frame coarsely aligned, then refitted where the two agree after the finer flow;
 3. each sharp frame is warped onto the blurred one, re-blurred with the kernels and compared with
    the blurred frame, in colour: a pixel is trusted where the local RMS difference is within the
-   noise plus the lesser of what a small misalignment makes at the local gradient and a fraction
-   of what the blur took away there (a replaced pixel must gain more than the warp can lose);
+   noise plus the lesser of a fraction of what the blur took away there (a replaced pixel must
+   gain more than the warp's error can lose) and what a small misalignment makes at the local
+   gradient;
    where they disagree -- occlusions, independently moving objects, parallax the flow missed,
    wrong flow -- it is not;
 4. the trusted warped pixels of all neighbours are blended (weighted by trust); where none is
@@ -72,11 +73,12 @@ FLOW_SMOOTH = 2.0
 #: how strongly a tile's kernel is drawn towards the frame's (the fit's regulariser)
 TILE_PRIOR = 0.1
 #: trust test: a pixel is fully trusted while the local RMS difference (in [0, 1]) between the
-#: re-blurred warp and the frame is within TRUST_LO (noise, compression) + SHIFT_TOL pixels times
-#: the local gradient (the misalignment allowed), not trusted beyond twice that
+#: re-blurred warp and the frame is within TRUST_LO (noise, compression) plus the lesser of
+#: GAIN_TOL times what the blur took away there and SHIFT_TOL pixels times the local gradient;
+#: not trusted beyond twice that
 TRUST_LO = 0.016
-SHIFT_TOL = 0.8
 GAIN_TOL = 0.5
+SHIFT_TOL = 1.2
 #: erosion of the trust maps, in kernel radii (no untrusted pixel's neighbourhood is trusted)
 ERODE = 0.25
 #: the final warp's interpolation at the work scale; above it the flow is upsampled and its
@@ -416,20 +418,22 @@ class Lucky(Method):
     @staticmethod
     def _trust(reblurred: np.ndarray, blurred: np.ndarray, warped: np.ndarray, kr: int) -> np.ndarray:
         """0..1 per pixel: how well the re-blurred warp explains the blurred frame. The local RMS
-        difference r (the worst colour channel) must be within the noise plus the lesser of: the
-        difference a small misalignment makes at this local gradient, and a fraction of what the
-        blur took away here (|warp - re-blurred warp|: replacing a pixel must gain more than the
-        warp's error can lose). Eroded and feathered, so no untrusted pixel's neighbourhood is
-        trusted and the blend has no seams."""
+        difference (the worst colour channel) must be within the noise plus the lesser of: a
+        fraction of what the blur took away here (the local RMS of warp - re-blurred warp: a
+        replaced pixel must gain more than the warp's error can lose), and what a misalignment of
+        SHIFT_TOL pixels makes at the local gradient (at an occlusion's edge the warp brings
+        foreign detail: the gain is large there, the gradient test is not fooled). A misaligned or
+        foreign warp (occlusion, a moving object, wrong flow) fails. Eroded and feathered, so no
+        untrusted pixel's neighbourhood is trusted and the blend has no seams."""
         def local_rms(x: np.ndarray) -> np.ndarray:
             x = x * x
             return np.sqrt(np.maximum(cv2.blur(x.max(axis=2) if x.ndim == 3 else x, (5, 5)), 0))
 
         rms = local_rms(reblurred - blurred)
+        gain = local_rms(warped - reblurred)
         g = np.sqrt(local_rms(cv2.Sobel(reblurred, -1, 1, 0, ksize=3, scale=1 / 8)) ** 2
                     + local_rms(cv2.Sobel(reblurred, -1, 0, 1, ksize=3, scale=1 / 8)) ** 2)
-        gain = local_rms(warped - reblurred)
-        t = np.clip(2.0 - rms / (TRUST_LO + np.minimum(SHIFT_TOL * g, GAIN_TOL * gain)), 0, 1)
+        t = np.clip(2.0 - rms / (TRUST_LO + np.minimum(GAIN_TOL * gain, SHIFT_TOL * g)), 0, 1)
         e = 2 * max(1, round(ERODE * kr)) + 1
         t = cv2.erode(t, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e)))
         return cv2.GaussianBlur(t, (0, 0), max(1.0, (e - 1) / 4.0))  # feathered within the erosion
