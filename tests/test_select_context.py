@@ -167,3 +167,29 @@ def test_classify_json_reports_shots(cli, tmp_path):
         assert s["sharp_level"] > 0 and s["noise_sigma"] >= 0
     assert summary["blurred"] == 0
     assert [x["frame"] for x in lines[:-1]] == list(range(24))
+
+
+def test_report_draws_shots(cli, tmp_path, monkeypatch):
+    """classify --report marks the cuts between shots on every panel."""
+    import vdeblur.report as rep
+
+    c = make_clip("all_sharp", n=24, size=(160, 120), seed=7)
+    p = tmp_path / "cut.mp4"
+    write_clip(p, c)
+    seen = {}
+    real = rep._figure
+
+    def spy(collector, title):
+        fig = real(collector, title)
+        seen["shots"] = list(collector.shots)
+        seen["cuts"] = [[ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+                        for ax in fig.axes]
+        return fig
+
+    monkeypatch.setattr(rep, "_figure", spy)
+    png = tmp_path / "r.png"
+    r = cli("classify", p, "--report", png)
+    assert r.exit_code == 0, r.output
+    assert png.stat().st_size > 0
+    assert seen["shots"] == [(0, 11), (12, 23)]
+    assert seen["cuts"] and all(len(x) == 1 for x in seen["cuts"])  # one cut, on each panel

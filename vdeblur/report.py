@@ -83,6 +83,11 @@ class ReportCollector:
         self.psnr_input = array("d")
         self.blurred = array("b")
         self.restored = array("b")
+        self.shots: list[tuple[int, int]] = []  # (first, last) frame of each shot, when known
+
+    def set_shots(self, shots: list[tuple[int, int]]) -> None:
+        """The shots the selector found (``classify``'s summary): drawn as cuts on every panel."""
+        self.shots = [(int(a), int(b)) for a, b in shots]
 
     def add(self, row: dict) -> None:
         """Append one frame's row; any key may be missing or None (see the module's panels)."""
@@ -111,6 +116,7 @@ def _np_columns(c: ReportCollector) -> dict[str, Any]:
     cols = {k: np.frombuffer(getattr(c, k), dtype=np.float64).copy() for k in ReportCollector._FLOATS}
     cols.update({k: np.frombuffer(getattr(c, k), dtype=np.int8).copy() for k in ReportCollector._FLAGS})
     cols["frame"] = np.frombuffer(c.frame, dtype=np.int64).copy()
+    cols["shots"] = len(c.shots)
     return cols
 
 
@@ -173,6 +179,8 @@ def _summary(cols: dict[str, Any]) -> str:
 
     n = len(cols["frame"])
     parts = [f"{n} frame{'' if n == 1 else 's'}", f"{int((cols['blurred'] == 1).sum())} blurred"]
+    if cols.get("shots"):
+        parts.append(f"{cols['shots']} shots")
     if (cols["restored"] >= 0).any():
         parts.append(f"{int((cols['restored'] == 1).sum())} restored")
     ms = cols["ms"]
@@ -216,7 +224,10 @@ def _draw(fig: Any, c: ReportCollector, title: str) -> None:
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     fig.suptitle(f"{title}\n{_summary(cols)}" + (f"  [{n} frames in {len(xb)} bins]" if binned else ""),
                  fontsize=10)
+    cuts = [a for a, _ in c.shots[1:] if 0 <= a < n]
     for ax, name in zip(axes, panels):
+        for k, a in enumerate(cuts):  # shot boundaries: a cut before frame a
+            ax.axvline(x[a], color="0.3", linestyle="--", linewidth=0.8, label="shot cut" if k == 0 else None)
         if name == "blur":
             _draw_blur(ax, cols, xb, binned)
         elif name in ("restored", "blurred"):
@@ -273,7 +284,7 @@ def _draw_blur(ax: Any, cols: dict[str, Any], xb: Any, binned: _Binned | None) -
     else:
         ax.text(0.5, 0.5, "no blur scores", transform=ax.transAxes, ha="center", va="center", color="0.4")
         ax.set_ylabel("blur score")
-    if shaded:
+    if shaded or ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=8)
 
 

