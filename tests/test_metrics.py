@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import cv2
 import numpy as np
@@ -193,3 +194,38 @@ def test_psnr_integer_path_is_exact() -> None:
         assert psnr(a[::2, 1::3], b[::2, 1::3]) == pytest.approx(
             10 * math.log10(peak * peak * a[::2, 1::3].size
                             / int(((a[::2, 1::3].astype(np.int64) - b[::2, 1::3]) ** 2).sum())), rel=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_ssim_in_a_forked_child_after_the_pool_started() -> None:
+    """A child forked after the strip pool started computes SSIM too (the pool's threads are not
+    copied by fork; the child starts its own)."""
+    import importlib
+
+    mod = importlib.import_module("vdeblur.metrics.ssim")
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, (400, 120, 3), dtype=np.uint8)
+    b = cv2.GaussianBlur(a, (0, 0), 1.0)
+    want = ssim(a, b)
+    if mod._workers() == 1:
+        pytest.skip("one core: no pool")
+    assert mod._POOL is not None
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: write the value, exit without running the test session's teardown
+        try:
+            os.write(w, repr(ssim(a, b)).encode())
+        finally:
+            os._exit(0)
+    import select
+    import signal
+
+    os.close(w)
+    ready, _, _ = select.select([r], [], [], 120)  # a child stuck on the parent's pool never answers
+    got = os.read(r, 1024) if ready else b""
+    os.close(r)
+    if not got:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert got, "the forked child did not compute SSIM (stuck on the parent's thread pool?)"
+    assert float(got) == want
