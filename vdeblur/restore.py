@@ -218,10 +218,6 @@ def restore_video(
     o = opts or RunOptions()
     setup = prepare(o, inp, out, need_metrics=reference is not None, warn=warn)
     restorer, selector, device, batch = setup.restorer, setup.selector, setup.device, setup.batch
-    if whole_file_context(o, inp):  # label with the whole file in view: one decode-only pre-pass
-        from vdeblur.select.context import ContextSelector, prepass
-
-        selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every), o.select_every)
 
     from vdeblur.io.writer import VideoWriter, is_high_depth
 
@@ -238,6 +234,10 @@ def restore_video(
         reader.high_depth = is_high_depth(pix_fmt)
         if o.io == "pyav":
             check_output_format(out, o.format)
+        if whole_file_context(o, inp):  # label with the whole file in view: one decode-only pre-pass
+            from vdeblur.select.context import ContextSelector, prepass
+
+            selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every), o.select_every)
         ref_iter = None
         metrics = None
         if reference is not None:

@@ -100,6 +100,10 @@ def classify(
 ) -> None:
     """Per-frame blur score and label, then a summary (blurred fraction, runs of blurred frames).
 
+    With --select laplacian the file is scored first and labelled with the whole video in view,
+    shot by shot; --json's summary lists the shots (first/last frame, sharp level, per-direction
+    thresholds, noise level) and --report draws the cuts.
+
     The labels saved with --json (one JSON line per frame: `classify IN --json > labels.jsonl`) or
     --csv are what `run --labels FILE` reuses: the video is scored once, and the labels can be
     corrected by hand before a run.

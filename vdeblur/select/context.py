@@ -47,6 +47,10 @@ CUT, CUT_FACTOR = 0.3, 4.0
 #: of the shot's frames within RADIUS, each weighted by exp(-distance / TAU)
 RATIO, RADIUS, PERCENTILE, TAU = 0.62, 60, 100.0, 40.0
 BINS = 32
+#: shorter side of the scale the directional detail and the noise are measured at. 720 would see
+#: a 720p frame's short blurs at full length, but costs 11 ms a 720p frame (the pre-pass's budget
+#: is 15 % of an unsharp run) and did not separate 2-4 px blur better on the 720p test clips.
+DETAIL_SIDE = ANALYSIS_SIDE
 #: second differences along 0, 90, 45 and 135 degrees (diagonals per unit length): motion blur
 #: takes the detail along its direction away, the Laplacian (their sum) loses at most about half
 _DIR_KERNELS = (np.float32([[1, -2, 1]]), np.float32([[1], [-2], [1]]),
@@ -66,7 +70,8 @@ class Features:
 
 
 def frame_features(gray: np.ndarray, data_range: float | None = None) -> Features:
-    """score, noise and histogram of one luma plane, from a single downscale."""
+    """score and histogram (at ANALYSIS_SIDE), noise and directional detail (at DETAIL_SIDE and
+    half of it) of one luma plane."""
     g = np.asarray(gray)
     if g.ndim != 2 or min(g.shape) < 3:
         raise ValueError(f"frame_features expects a 2-D luma plane, got shape {g.shape}")
@@ -74,11 +79,16 @@ def frame_features(gray: np.ndarray, data_range: float | None = None) -> Feature
         data_range = value_range(g)
     if g.dtype not in (np.uint8, np.float32):
         g = g.astype(np.float32)
+    g = np.ascontiguousarray(g)
     h, w = g.shape
-    if min(h, w) > ANALYSIS_SIDE:
+    if min(h, w) > DETAIL_SIDE:  # the directional detail and the noise
+        s = DETAIL_SIDE / min(h, w)
+        g = cv2.resize(g, (max(3, round(w * s)), max(3, round(h * s))), interpolation=cv2.INTER_AREA)
+    fd = g.astype(np.float32) if g.dtype != np.float32 else g
+    h, w = g.shape
+    if min(h, w) > ANALYSIS_SIDE:  # the Laplacian score and the histogram: blur_score's scale
         s = ANALYSIS_SIDE / min(h, w)
-        g = cv2.resize(np.ascontiguousarray(g), (max(3, round(w * s)), max(3, round(h * s))),
-                       interpolation=cv2.INTER_AREA)
+        g = cv2.resize(g, (max(3, round(w * s)), max(3, round(h * s))), interpolation=cv2.INTER_AREA)
     k = 255.0 / data_range
     if g.dtype == np.uint8:
         hist = cv2.calcHist([g], [0], None, [BINS], [0, 256]).ravel()
@@ -89,11 +99,11 @@ def frame_features(gray: np.ndarray, data_range: float | None = None) -> Feature
     lap = cv2.Laplacian(f, cv2.CV_32F)
     sd = float(cv2.meanStdDev(lap)[1][0, 0])
     nk = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
-    r = cv2.filter2D(f, cv2.CV_32F, nk)[1:-1, 1:-1]
+    r = cv2.filter2D(fd, cv2.CV_32F, nk)[1:-1, 1:-1]
     sigma = float(np.sqrt(np.pi / 2) * cv2.mean(np.abs(r))[0] / 6.0) * k
-    half = cv2.resize(f, (max(3, f.shape[1] // 2), max(3, f.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    half = cv2.resize(fd, (max(3, fd.shape[1] // 2), max(3, fd.shape[0] // 2)), interpolation=cv2.INTER_AREA)
     dirs = tuple(float(cv2.meanStdDev(cv2.filter2D(x, cv2.CV_32F, dk))[1][0, 0]) ** 2 * k * k
-                 for x in (f, half) for dk in _DIR_KERNELS)
+                 for x in (fd, half) for dk in _DIR_KERNELS)
     return Features(sd * sd * k * k, sigma, hist, dirs)
 
 
