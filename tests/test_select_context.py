@@ -193,3 +193,43 @@ def test_report_draws_shots(cli, tmp_path, monkeypatch):
     assert png.stat().st_size > 0
     assert seen["shots"] == [(0, 11), (12, 23)]
     assert seen["cuts"] and all(len(x) == 1 for x in seen["cuts"])  # one cut, on each panel
+
+
+def test_whole_file_context_only_for_whole_files(tmp_path):
+    """Pipes, pieces, saved labels and streaming-only selectors keep the streaming selector."""
+    from vdeblur.restore import RunOptions, whole_file_context
+
+    f = tmp_path / "in.mp4"
+    f.write_bytes(b"x")
+    assert whole_file_context(RunOptions(), str(f))
+    assert not whole_file_context(RunOptions(io="ffmpeg"), "-")
+    assert not whole_file_context(RunOptions(io="ffmpeg"), str(f))
+    assert not whole_file_context(RunOptions(frames=10), str(f))
+    assert not whole_file_context(RunOptions(start=1.0), str(f))
+    assert not whole_file_context(RunOptions(labels="l.jsonl"), str(f))
+    assert not whole_file_context(RunOptions(select="fsm"), str(f))
+    assert not whole_file_context(RunOptions(select="none"), str(f))
+    assert label_scores([]).blurred == []
+    assert label_scores(_features([50.0])).blurred == [False]
+
+
+def test_damaged_input_labels_what_decoded(cli, tmp_path):
+    """A truncated file: classify labels the frames that decoded, in one line exits 6; run writes
+    them, as without the pre-pass."""
+    from media import write_video
+
+    full = tmp_path / "full.mkv"
+    write_video(full, 40, (64, 48), options={"g": "10", "crf": "18", "preset": "ultrafast"})
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    r = cli("classify", cut, "--json")
+    assert r.exit_code == 6, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert 0 < len(rows) - 1 < 40 and rows[-1]["summary"]["damaged"]
+    assert "damaged" in r.stderr and "Traceback" not in r.output
+    out = tmp_path / "out.mkv"
+    r = cli("run", cut, "-o", out, "-m", "unsharp", "--json")
+    assert r.exit_code == 6, r.output
+    frames = [json.loads(x) for x in r.stdout.splitlines() if '"frame"' in x]
+    assert [x["frame"] for x in frames] == list(range(len(rows) - 1))

@@ -147,6 +147,8 @@ def label_scores(feats: list[Features], *, ratio: float = RATIO, radius: int = R
     ``threshold``: a fixed blur_score threshold instead of the relative rule (shots are still
     found and reported)."""
     n = len(feats)
+    if n == 0:  # nothing decoded: the restore pass says so
+        return Labels([], [], [], [])
     scores = np.array([f.score for f in feats], np.float64)
     dirs = np.array([f.dirs for f in feats], np.float64).reshape(n, 8)
     cuts = find_cuts([f.hist for f in feats]) if n else []
