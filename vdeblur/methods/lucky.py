@@ -65,7 +65,7 @@ TILE = 0.35
 REFITS = 1
 #: the nearest two neighbours are always used; farther ones only while the trusted share of the
 #: frame is below this
-ENOUGH = 0.85
+ENOUGH = 0.7
 #: the coarse flow (for the first blur estimate) at half the work scale
 COARSE_HALF = True
 #: smoothing of the flow (Gaussian sigma, work-scale pixels) after a 5x5 median
