@@ -182,7 +182,7 @@ def main() -> None:
     try:
         tree = None if a.baseline == "none" else extract(a.baseline, tmp)
         rows = []
-        head = (f"{'method':<16}{'variant':<9}{'params':>9}  {'before ms':>10}{'now ms':>10}"
+        head = (f"{'method':<24}{'variant':<9}{'params':>9}  {'before ms':>10}{'now ms':>10}"
                 f"{'now/before':>11}{'target ms':>10}  {'peak MB':>8}")
         print(f"# {a.device} {a.precision} {w}x{h}, median of {a.repeat} calls x {a.rounds} rounds; "
               f"before = {a.baseline}; cudnn.benchmark {a.cudnn_benchmark}", flush=True)
@@ -206,7 +206,7 @@ def main() -> None:
             ratio = (f"{row['now_ms'] / row['before_ms']:.2f}" if row["now_ms"] is not None
                      and row["before_ms"] else "-")
             fmt = lambda v: "-" if v is None else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"  # noqa: E731
-            line = (f"{name:<16}{variant or '-':<9}{row['params'] or 0:>9,}  {fmt(row['before_ms']):>10}"
+            line = (f"{name:<24}{variant or '-':<9}{row['params'] or 0:>9,}  {fmt(row['before_ms']):>10}"
                     f"{fmt(row['now_ms']):>10}{ratio:>11}{fmt(target):>10}  {fmt(row['peak_mb']):>8}")
             if row["error"]:
                 line += f"  ERROR {row['error']}"
