@@ -7,6 +7,19 @@ For each net of train_all.sh, in one run, side by side: the median over ``--step
 JPEG) and of one optimiser step (forward, loss, backward, Adam, EMA), and samples per second of
 the two together. Prints one JSON line per net and a table. Run it with OMP_NUM_THREADS=1 to
 match the background CPU training (one thread per job).
+
+Measured 2026-11-30 on the 2-core CPU, 1 thread, crop 64, batch 8, beside a background training
+job and other work (so absolute figures are low; the ratios hold):
+
+| net    | data s/batch | step s | samples/s |
+|--------|--------------|--------|-----------|
+| atrous | 0.145        | 0.285  | 18.6      |
+| mlfa   | 0.171        | 0.621  | 10.1      |
+| srn    | 0.166        | 0.159  | 24.7      |
+| golf   | 0.073        | 0.772  | 9.5       |
+| r2d4   | 0.256        | 1.773  | 3.9       |
+
+No GPU was lent to that session; on one, run it with ``--device cuda --crop 128 --batch 32``.
 """
 
 from __future__ import annotations
