@@ -2,7 +2,8 @@
 # One GPU device call for vdeblur (issue 15): the CUDA tests, then the speed tables on the GPU.
 #
 #   OUT=/tmp/devcheck bash benchmarks/device_check.sh          # rehearsal on a CPU: CUDA parts skip
-#   (device tool) bash benchmarks/device_check.sh                # $OUT is set by the device tool
+#   (device tool) run: command 'bash benchmarks/device_check.sh', timeout_s 540, no carry needed
+#   ($OUT is set there; then commit $OUT's files under benchmarks/results/ and the table in README)
 #
 # Fits one device call: BUDGET_S (default 450 s) of work after start-up; every section has its own
 # timeout and the speed tables stop when the budget runs out. Needs torch (and torchvision for the
