@@ -4,7 +4,9 @@ Nahli et al., "Towards Frames Selection for Fast Video Deblurring", sec. III-B/I
 blurred video is only partially blurred, so a cheap classifier picks the blurred frames and only
 those go through the (expensive) deblurring; sec. IV-E.3 / Table 9 adds a batch mode that
 classifies only the middle frame of each batch of 15 frames. Here the classifier is the variance
-of the Laplacian against an adaptive, per-video threshold (``LaplacianSelector``).
+of the Laplacian against an adaptive, per-video threshold (``LaplacianSelector``), streaming;
+when the input is a whole file, ``context.prepass`` scores every frame first and labels it with
+the whole clip in view, shot by shot (``context.ContextSelector`` replays those labels).
 """
 
 from __future__ import annotations
