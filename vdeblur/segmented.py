@@ -102,8 +102,8 @@ def _write_labels(path: str, labels: Any) -> None:
     """The pre-pass's labels as ``classify --json`` rows (``run --labels`` reads them), atomically."""
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as fh:
-        for i, (s, b) in enumerate(zip(labels.scores, labels.blurred)):
-            fh.write(json.dumps({"frame": i, "blur_score": s, "blurred": bool(b)}) + "\n")
+        for i, b in enumerate(labels.blurred):
+            fh.write(json.dumps({"frame": i, "blur_score": labels.shown_score(i), "blurred": bool(b)}) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

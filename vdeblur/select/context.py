@@ -45,7 +45,7 @@ from vdeblur.select.laplacian import _FLAT, ANALYSIS_SIDE, Decision, value_range
 CUT, CUT_FACTOR = 0.3, 4.0
 #: the relative rule: blurred when the detail is under RATIO x the sharp level near it: the PERCENTILE
 #: of the shot's frames within RADIUS, each weighted by exp(-distance / TAU)
-RATIO, RADIUS, PERCENTILE, TAU = 0.62, 60, 100.0, 40.0
+RATIO, RADIUS, PERCENTILE, TAU = 0.6, 60, 100.0, 40.0
 BINS = 32
 #: shorter side of the scale the directional detail and the noise are measured at. 720 would see
 #: a 720p frame's short blurs at full length, but costs 11 ms a 720p frame (the pre-pass's budget
@@ -139,6 +139,16 @@ class Labels:
     relative: list[float] = field(default_factory=list)  # per frame: least directional ratio to the sharp level
     lost: int = 0  # frames the pre-pass could not decode
     damaged: bool = False
+    every: int = 1  # --select-every K: only each group's middle frame shows its score
+
+    def shown_score(self, i: int) -> float | None:
+        """Frame i's score as the rows show it: None off a group's middle (batch mode), as when
+        streaming."""
+        if self.every > 1:
+            n, g = len(self.blurred), i // self.every * self.every
+            if i != g + (min(self.every, n - g) - 1) // 2:
+                return None
+        return self.scores[i]
 
 
 def label_scores(feats: list[Features], *, ratio: float = RATIO, radius: int = RADIUS,
@@ -198,12 +208,7 @@ class ContextSelector:
             from vdeblur.errors import InputError
 
             raise InputError(f"frame {i} was not seen by the pre-pass (the file changed?)")
-        score = self.labels.scores[i]
-        if self.every > 1:  # batch mode: the group's middle frame carries the score, as when streaming
-            n, g = len(self.labels.blurred), i // self.every * self.every
-            if i != g + (min(self.every, n - g) - 1) // 2:
-                score = None
-        return [Decision(index, score, self.labels.blurred[i])]
+        return [Decision(index, self.labels.shown_score(i), self.labels.blurred[i])]
 
     def flush(self) -> list[Decision]:
         return []
@@ -232,7 +237,7 @@ def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_
                     frame_hook(item)
         lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
     labels = label_scores(feats, threshold=threshold)
-    labels.lost, labels.damaged = lost, damaged
+    labels.lost, labels.damaged, labels.every = lost, damaged, every
     if every > 1:
         n = len(labels.blurred)
         for g in range(0, n, every):
