@@ -34,6 +34,7 @@ and never recomputes them.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 import cv2
@@ -107,17 +108,27 @@ def frame_features(gray: np.ndarray, data_range: float | None = None) -> Feature
     return Features(sd * sd * k * k, sigma, hist, dirs)
 
 
+def hist_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Total variation between two normalised histograms (0: equal, 1: disjoint)."""
+    return 0.5 * float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).sum())
+
+
 def find_cuts(hists: list[np.ndarray] | np.ndarray) -> list[int]:
     """First frames of the shots after the first (see the module docstring)."""
-    h = np.asarray(hists, np.float32)
-    if len(h) < 2:
-        return []
-    d = np.concatenate([[0.0], 0.5 * np.abs(np.diff(h, axis=0)).sum(axis=1)])
+    d = [0.0] + [hist_change(hists[i - 1], hists[i]) for i in range(1, len(hists))]
+    return cuts_from_changes(d)
+
+
+def cuts_from_changes(changes: list[float] | np.ndarray) -> list[int]:
+    """``find_cuts`` on the histogram change of each frame from the one before (frame 0: 0)."""
+    d = np.asarray(changes, np.float64)
     cuts = []
-    for i in range(1, len(h)):
+    for i in range(1, len(d)):
+        if d[i] <= CUT:
+            continue
         near = np.concatenate([d[max(1, i - 8):i], d[i + 1:i + 9]])
         base = float(np.median(near)) if len(near) else 0.0
-        if d[i] > CUT and d[i] > CUT_FACTOR * base:
+        if d[i] > CUT_FACTOR * base:
             cuts.append(i)
     return cuts
 
@@ -151,23 +162,34 @@ class Labels:
         return self.scores[i]
 
 
-def label_scores(feats: list[Features], *, ratio: float = RATIO, radius: int = RADIUS,
-                 percentile: float = PERCENTILE, threshold: float | None = None, tau: float = TAU) -> Labels:
-    """Labels of a whole clip from its per-frame features (the rule: module docstring).
-    ``threshold``: a fixed blur_score threshold instead of the relative rule (shots are still
-    found and reported)."""
-    n = len(feats)
+def label_scores(feats: list[Features], **kw) -> Labels:
+    """Labels of a whole clip from its per-frame features (the rule: module docstring); keywords
+    as ``label_columns``."""
+    hists = [f.hist for f in feats]
+    d = [0.0] + [hist_change(hists[i - 1], hists[i]) for i in range(1, len(hists))]
+    return label_columns(np.array([f.score for f in feats], np.float64), np.array([f.noise for f in feats]),
+                         np.array([f.dirs for f in feats], np.float64).reshape(len(feats), 8), d, **kw)
+
+
+def label_columns(scores: np.ndarray, noise_sigma: np.ndarray, dirs: np.ndarray, changes: list[float] | np.ndarray,
+                  *, ratio: float = RATIO, radius: int = RADIUS, percentile: float = PERCENTILE,
+                  threshold: float | None = None, tau: float = TAU) -> Labels:
+    """The rule on the pre-pass's columns: blur_score, noise sigma, the 8 directional details and
+    the histogram change from the frame before, per frame. ``threshold``: a fixed blur_score
+    threshold instead of the relative rule (shots are still found and reported)."""
+    n = len(scores)
     if n == 0:  # nothing decoded: the restore pass says so
         return Labels([], [], [], [])
-    scores = np.array([f.score for f in feats], np.float64)
-    dirs = np.array([f.dirs for f in feats], np.float64).reshape(n, 8)
-    cuts = find_cuts([f.hist for f in feats]) if n else []
+    scores = np.asarray(scores, np.float64)
+    dirs = np.asarray(dirs, np.float64).reshape(n, 8)
+    noise_sigma = np.asarray(noise_sigma, np.float64)
+    cuts = cuts_from_changes(changes)
     bounds = [0] + cuts + [n]
     blurred = np.zeros(n, bool)
     rel = np.ones(n, np.float64)
     shots: list[Shot] = []
     for a, b in zip(bounds[:-1], bounds[1:]):
-        sigma = min(f.noise for f in feats[a:b])
+        sigma = float(noise_sigma[a:b].min())
         # noise variance per direction: sigma^2 x the kernel's gain, a quarter of it at half scale
         noise = np.array(_DIR_NOISE + tuple(v / 4 for v in _DIR_NOISE)) * sigma * sigma
         d = dirs[a:b] - np.minimum(noise, dirs[a:b].min(axis=0))
@@ -227,16 +249,25 @@ def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_
     ``frame_hook(frame)`` sees each decoded frame (classify's timestamps)."""
     from vdeblur.io.reader import Frame, VideoReader
 
-    feats: list[Features] = []
+    # columns of 4- and 8-byte numbers (12 a frame, about 56 bytes): a 2-hour 60 fps video's take 24 MB
+    scores, sigmas, dirs, changes = array("d"), array("f"), array("f"), array("f")
+    prev = None
     with VideoReader(path, copy_streams=False) as reader:
         reader.high_depth = high_depth
         for item in reader.items():
             if isinstance(item, Frame):
-                feats.append(frame_features(item.luma()))
+                f = frame_features(item.luma())
+                scores.append(f.score)
+                sigmas.append(f.noise)
+                dirs.extend(f.dirs)
+                changes.append(0.0 if prev is None else hist_change(prev, f.hist))
+                prev = f.hist
                 if frame_hook is not None:
                     frame_hook(item)
         lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
-    labels = label_scores(feats, threshold=threshold)
+    labels = label_columns(np.frombuffer(scores, np.float64), np.frombuffer(sigmas, np.float32),
+                           np.frombuffer(dirs, np.float32).reshape(len(scores), 8),
+                           np.frombuffer(changes, np.float32), threshold=threshold)
     labels.lost, labels.damaged, labels.every = lost, damaged, every
     if every > 1:
         n = len(labels.blurred)
