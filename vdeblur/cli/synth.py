@@ -97,7 +97,7 @@ def _decode(source: str, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb = frame.to_ndarray(format="rgb24", threads=1)
                 if size is not None and (rgb.shape[1], rgb.shape[0]) != size:
                     interp = cv2.INTER_AREA if size[0] < rgb.shape[1] else cv2.INTER_CUBIC
                     rgb = cv2.resize(rgb, size, interpolation=interp)

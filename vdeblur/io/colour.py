@@ -251,8 +251,8 @@ def frame_to_rgb(vf: Any, spec: ColourSpec | None = None, *, high_depth: bool = 
     if layout is None:
         eq = planar_equivalent(name)
         if eq is None:  # RGB (an exact repack), grey, palettes: swscale, rounding accurately
-            return vf.to_ndarray(format=fmt, interpolation=_ACCURATE)
-        vf = vf.reformat(format=eq, interpolation=_ACCURATE)
+            return vf.to_ndarray(format=fmt, **_SWS)
+        vf = vf.reformat(format=eq, **_SWS)
         layout = layout_of(eq)
         assert layout is not None
     spec = spec or spec_for_frame(vf)
@@ -318,6 +318,10 @@ def _rgb_to_ycc_matrix(spec: ColourSpec) -> np.ndarray:
 
 _ACCURATE = (av.video.reformatter.Interpolation.BICUBIC | av.video.reformatter.Interpolation.ACCURATE_RND
              | av.video.reformatter.Interpolation.FULL_CHR_H_INT | av.video.reformatter.Interpolation.FULL_CHR_H_INP)
+# swscale's own slice threads are off (threads=1): vdeblur converts on its pipeline threads
+# already, and a test run hung inside swscale's slice-thread pool (avpriv_slicethread_execute
+# waiting forever, its workers gone) while the pipeline's threads were converting frames.
+_SWS = {"interpolation": _ACCURATE, "threads": 1}
 
 
 def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None = None, source: Any = None,
@@ -335,7 +339,7 @@ def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None 
             rgb = frame_to_rgb(source, source_spec, high_depth=high)
         fmt = "rgb48le" if rgb.dtype == np.uint16 else "rgb24"
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=fmt)
-        return vf if pix_fmt == fmt else vf.reformat(format=pix_fmt, interpolation=_ACCURATE)
+        return vf if pix_fmt == fmt else vf.reformat(format=pix_fmt, **_SWS)
     out_layout = layout_of(pix_fmt)
     build = pix_fmt if out_layout else (planar_equivalent(pix_fmt) or ("yuv444p16le" if "16" in pix_fmt or "10" in pix_fmt or "12" in pix_fmt else "yuv444p"))
     out_layout = layout_of(build)
@@ -345,7 +349,7 @@ def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None 
         eq = planar_equivalent(source.format.name)
         if eq is not None:
             if eq != source.format.name:
-                source = source.reformat(format=eq, interpolation=_ACCURATE)
+                source = source.reformat(format=eq, **_SWS)
             src_layout = layout_of(eq)
     if (src_layout == out_layout and restored is not None and source_rgb is not None
             and (source_spec or spec_for_frame(source)) == spec
@@ -394,7 +398,7 @@ def encode_frame(pix_fmt: str, spec: ColourSpec, *, restored: np.ndarray | None 
     for dst, src in zip(_planes(vf, out_layout), planes):
         dst[:, :] = src
     if build != pix_fmt:
-        vf = vf.reformat(format=pix_fmt, interpolation=_ACCURATE)
+        vf = vf.reformat(format=pix_fmt, **_SWS)
     vf.colorspace = spec.colorspace
     vf.color_range = RANGE_FULL if spec.full else RANGE_LIMITED
     return vf

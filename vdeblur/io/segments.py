@@ -368,13 +368,7 @@ def piece_items(reader: VideoReader, start: float | None = None, frames: int | N
     held: list[_Held] = []  # packets after the last frame kept: in the piece if it goes on far enough
 
     def shifted(item: CopyPacket) -> CopyPacket:
-        if lo is not None:
-            p = item.packet
-            d = round(lo / p.time_base)
-            if p.pts is not None:
-                p.pts -= d
-            if p.dts is not None:
-                p.dts -= d
+        _shift(item.packet, lo)
         return item
 
     for item in items:
