@@ -225,15 +225,15 @@ def build_net(arch: Arch, variant: str | None) -> tuple[nn.Module, str]:
 
 ARCHS: dict[str, tuple[Arch, Callable[..., tuple[torch.Tensor, Any]], str]] = {
     "golf": (Arch("golf", "Golf", "GOLF_VARIANTS", "small"), single_frame,
-             "Golf Optimizer: F then G applied recurrently (golf-optimizer-deconvolution.md 3-5)"),
+             "Golf Optimizer: F then G applied recurrently (Luo et al., A Deep Optimization Approach for Image Deconvolution, 3-5)"),
     "srn": (Arch("srn", "SRN", "SRN_VARIANTS", "small"), single_frame,
-            "Scale-recurrent network, 3 scales, ConvLSTM (srn-scale-recurrent-analysis.md 3.2)"),
+            "Scale-recurrent network, 3 scales, ConvLSTM (An analysis of Scale Recurrent Network for video deblurring, 3.2)"),
     "atrous": (Arch("atrous", "AtrousNet", "ATROUS_VARIANTS", "small"), single_frame,
-               "Atrous residual network, stage 1 (atrous-mlfa-image-video-deblur.md 3)"),
+               "Atrous residual network, stage 1 (Brehm et al., Dual-Stage Multi-Level Feature Aggregation, 3)"),
     "deblurnet": (Arch("deblurnet", "DeblurNetFDM", "DEBLURNET_VARIANTS", "small"), single_frame,
-                  "DeblurNet frame deblurring module (deblurnet-frame-selection.md III-A)"),
+                  "DeblurNet frame deblurring module (Nahli et al., Towards Frames Selection for Fast Video Deblurring, III-A)"),
     "r2d4": (Arch("r2d4", "R2D4", "R2D4_VARIANTS", "small", past=2, recurrent=True), r2d4_step,
-             "R2-D4 joint video denoising and deblurring, recurrent (r2d4-video-denoise-deblur.md IV)"),
+             "R2-D4 joint video denoising and deblurring, recurrent (Katsaros et al., Concurrent Video Denoising and Deblurring, IV)"),
 }
 
 _PARAMS = {"variant": "architecture variant (see the module's variants)", "weights": "safetensors file"}
@@ -281,7 +281,7 @@ def make_untrained(name: str, variant: str | None = None) -> tuple[NeuralMethod,
 
 @register_method("mlfa", kind="neural", params=_PARAMS, temporal=True, weights="weights.toml")
 def mlfa(variant: str | None = None, weights: str | None = None) -> Method:
-    """Atrous stage 1 + multi-level feature aggregation over t-1, t, t+1 (atrous-mlfa ... 3)."""
+    """Atrous stage 1 + multi-level feature aggregation over t-1, t, t+1 (Brehm et al., 3)."""
     method, variant = make_untrained("mlfa", variant)
     load_into(method.net, "mlfa", variant, weights)
     return method
