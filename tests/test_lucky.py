@@ -210,3 +210,18 @@ def test_motion_clip_gains_on_blurred_frames_and_loses_on_none(tmp_path):
     for i, r in enumerate(rows):
         if not r.blurred:
             assert np.array_equal(got[i], inp[i])
+
+
+def test_select_none_says_every_frame_gets_the_fallback(cli, tmp_path):
+    """lucky with --select none has no frame labelled sharp to draw from: stderr says so once;
+    with the selector it says nothing."""
+    from media import write_video
+
+    clip = tmp_path / "c.mp4"
+    write_video(clip, 6, (64, 48))
+    r = cli("run", clip, "-o", tmp_path / "o.mp4", "--select", "none", "--json")
+    assert r.exit_code == 0, r.output
+    assert len([line for line in r.stderr.splitlines() if "every frame gets the fallback" in line]) == 1
+    r = cli("run", clip, "-o", tmp_path / "o2.mp4", "--json")
+    assert r.exit_code == 0, r.output
+    assert "fallback" not in r.stderr

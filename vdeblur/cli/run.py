@@ -16,7 +16,7 @@ from vdeblur.errors import EXIT_SOME_FAILED, UsageError
 def run(
     inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Input videos or directories (any FFmpeg-readable file; '-' for stdin with --io ffmpeg). Directories are searched recursively."),
     output: str = typer.Option(..., "-o", "--output", help="Output video ('-' for stdout with --io ffmpeg); with several inputs or a directory, the output directory (names kept)."),
-    method: str = typer.Option("richardson-lucy", "--method", "-m", autocompletion=common.complete_method, help="Restoration method (see `vdeblur methods`). The default, richardson-lucy, is blind Richardson-Lucy deconvolution (a linear motion PSF estimated per frame) of the frames the selector judges blurred: slow, and it can lower quality. No method is yet shown to improve real blurred footage: try one on a piece and measure it first (--frames 50 --reference SHARP); atrous and mlfa do best on the held-out synthetic test, r2d4 is for noisy footage."),
+    method: str = typer.Option("lucky", "--method", "-m", autocompletion=common.complete_method, help="Restoration method (see `vdeblur methods`). The default, lucky, restores each frame the selector judges blurred from its sharp neighbours (flow-aligned, kept only where they explain the blurred frame) and leaves a frame with no usable neighbour as it is; it measures best on vdeblur's held-out test of compressed, partly blurred clips. -p fallback=atrous also deblurs what no neighbour covers; r2d4 is for noisy footage; measure on a piece first (--frames 50 --reference SHARP)."),
     psf: Optional[str] = typer.Option(None, "--psf", help="PSF for wiener / richardson-lucy: motion:LENGTH:ANGLE or gaussian:SIGMA (default: estimated per frame)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", min=1, help="Iterations, for iterative methods."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Your own safetensors weights for a neural method (default: its weights.toml entry)."),
@@ -75,7 +75,9 @@ def run(
         raise UsageError("--reference takes one input video")
     if batch_mode and labels is not None:
         raise UsageError("--labels takes one input video")
-    check_options(opts)  # usage errors before anything is written
+    if getattr(check_options(opts), "needs_labels", False) and select == "none" and labels is None:  # usage errors before anything is written
+        log(f"{method} restores blurred frames from the frames labelled sharp, and --select none labels "
+            "none sharp: every frame gets the fallback")
     reports = _report_paths(report, pairs, output, batch_mode)
     if batch_mode:
         make_dirs(pairs)
