@@ -46,7 +46,7 @@ def main() -> None:
     from vdeblur.data.online import Photos
     from vdeblur.engine.device import resolve_device
     from vdeblur.methods.neural import make_untrained
-    from vdeblur.train.loop import EMA, TrainConfig, _forward, _online, charbonnier
+    from vdeblur.train.loop import EMA, TrainConfig, _online, train_step
 
     device = resolve_device(a.device)
     photos = Photos.open(a.photos, "train")
@@ -66,14 +66,7 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t1 = time.perf_counter()
-            outs, den = _forward(method, b["x"], cfg)
-            loss = sum(charbonnier(o.float(), b["y"]) for o in outs) / len(outs)
-            if den is not None and "clean" in b:
-                loss = loss + 0.6 * charbonnier(den.float(), b["clean"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            ema.update(method.net)
+            train_step(method, opt, ema, b, cfg, device)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t2 = time.perf_counter()

@@ -20,7 +20,6 @@ from vdeblur.engine.restorer import Restorer
 from vdeblur.engine.tiling import is_oom, run_tiled_or_whole
 from vdeblur.errors import UsageError
 from vdeblur.methods.base import Method
-from vdeblur.methods.registry import create
 
 CPU_OOM = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
            "you tried to allocate 576000000 bytes. Error code 12 (Cannot allocate memory)")

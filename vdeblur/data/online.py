@@ -294,7 +294,7 @@ class OnlineDegrader:
             obj = self._object(rng)
             obj_path = self._object_path(rng, obj["size"])
         gamma_avg = rng.random() < cfg.p_gamma_avg
-        times, counts, exposures = [], [], []
+        times, counts = [], []
         for i in range(cfg.frames):
             t = float(i - cfg.current)
             if sharp is not None:
