@@ -117,3 +117,31 @@ def test_non_video_encoder_is_a_usage_error(cli, tmp_path, io, codec, words):
     assert r.exit_code == 2, r.output
     assert codec in r.stderr and words in r.stderr and "Traceback" not in r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # nothing written
+
+
+def test_avi_with_skipped_frame_slots_is_not_damaged(cli, tmp_path):
+    """AVI states its length in frame slots; a slot the encoder skipped holds no frame (a 0-byte
+    chunk). Fewer frames than slots over the whole duration is a variable-rate timeline, not a
+    damaged input: exit 0, every frame kept at its time."""
+    pts = [0, 1, 2, 5, 6, 9, 10, 11, 15, 16]
+    src = tmp_path / "gaps.avi"
+    write_video(src, len(pts), (64, 48), codec="mpeg4", pts=pts, time_base=Fraction(1, 25), fps=25)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].frames > len(pts)  # the header counts the slots
+    out = tmp_path / "out.mkv"
+    r = cli("run", src, "-o", out, "-m", "unsharp", "--json")
+    assert r.exit_code == 0, r.output
+    got = read_video(out)
+    assert len(got["frames"]) == len(pts)
+    assert got["times"] == pytest.approx([p / 25 for p in pts], abs=1e-3)
+
+
+def test_truncated_avi_is_still_damaged(cli, tmp_path):
+    """The relaxed count applies only when the frames reach the stated end: a cut-off AVI is exit 6."""
+    src = tmp_path / "whole.avi"
+    write_video(src, 40, (64, 48), codec="mpeg4", time_base=Fraction(1, 25))
+    data = src.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    r = cli("run", cut, "-o", tmp_path / "out.mkv", "-m", "unsharp")
+    assert r.exit_code == 6, r.output

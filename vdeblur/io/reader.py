@@ -81,15 +81,34 @@ class ReadStats:
     decode_errors: int = 0  # packets the decoder refused
     corrupt_frames: int = 0  # frames decoded with concealed errors (kept)
     demux_error: str | None = None  # the error that ended demuxing early, if any
+    first_pts: int | None = None  # of the first decoded frame
+    last_pts: int | None = None  # the latest decoded frame's
 
     def lost(self, info: VideoInfo) -> int:
-        """Frames known or estimated to be lost."""
+        """Frames known or estimated to be lost: decode errors, or fewer frames than the container
+        states when the decoded frames stop short of the stream's duration. A count that falls
+        short over the whole duration is a variable-rate timeline, not a loss: AVI states its
+        length in frame slots, and a slot the encoder skipped (a 0-byte chunk) holds no frame."""
         expected = info.expected_frames
         by_count = max(0, expected - self.decoded) if expected else 0
         if not info.frames_exact:  # duration x rate estimates are rounded: allow for it
             tolerance = max(2, int(0.05 * (expected or 0)))
             by_count = by_count if by_count > tolerance else 0
+        if by_count and self.reaches_end(info):
+            by_count = 0
         return max(by_count, self.decode_errors)
+
+    def reaches_end(self, info: VideoInfo) -> bool:
+        """The stated frame count is of slots over the stated duration (count / rate = duration),
+        and the decoded frames span that duration (to within two frames)."""
+        if self.first_pts is None or self.last_pts is None or not info.duration or not info.rate:
+            return False
+        step = 1 / float(info.rate)
+        slots = (info.expected_frames or 0) * step
+        if abs(slots - info.duration) > 2 * step:
+            return False
+        end = float((self.last_pts - self.first_pts) * info.time_base) + step
+        return end >= info.duration - 2 * step
 
     def damaged(self, info: VideoInfo) -> bool:
         return bool(self.demux_error or self.decode_errors or self.lost(info))
@@ -172,6 +191,9 @@ class VideoReader:
             step = 1 / (self.info.rate or 25) / self.info.time_base
             pts = 0 if self._last_pts is None else self._last_pts + max(1, round(step))
         self._last_pts = pts
+        if self.stats.first_pts is None:
+            self.stats.first_pts = pts
+        self.stats.last_pts = pts if self.stats.last_pts is None else max(self.stats.last_pts, pts)
         if f.is_corrupt:
             self.stats.corrupt_frames += 1
         fr = Frame(self.stats.decoded, pts, self.info.time_base, av_frame=f, high_depth=self.high_depth,
