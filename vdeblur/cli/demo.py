@@ -13,7 +13,7 @@ from vdeblur.cli.output import fmt, json_line, log, print_table
 
 
 def demo(
-    method: str = typer.Option("richardson-lucy", "--method", "-m", help="Method to demonstrate."),
+    method: str = typer.Option("lucky", "--method", "-m", autocompletion=common.complete_method, help="Method to demonstrate (default: lucky, as `vdeblur run`)."),
     frames: int = typer.Option(36, "--frames", min=2, help="Length of the synthetic clip."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic clip."),
     keep: Optional[str] = typer.Option(None, "--keep", help="Keep blurred.mkv, sharp.mkv and restored.mp4 in this folder."),
