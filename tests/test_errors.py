@@ -169,3 +169,16 @@ def test_bad_encoder_settings(cli, clip, tmp_path, io):
 
 def test_json_with_stdout_output_is_refused(cli, clip):
     check(cli("run", clip, "-o", "-", "--io", "ffmpeg", "--json"), 2, "--json")
+
+
+def test_out_of_memory_is_its_own_exit_code():
+    """Running out of memory is not a bug: exit 9 with one line, for vdeblur's own error (a frame
+    that fits nowhere) and for a MemoryError from anywhere else."""
+    from vdeblur.cli.errors import error_exit
+    from vdeblur.errors import EXIT_CODES, OutOfMemoryError
+
+    line, code = error_exit(OutOfMemoryError("not enough memory to restore a 8000x8000 frame"))
+    assert code == 9 and line == "vdeblur: out of memory: not enough memory to restore a 8000x8000 frame"
+    line, code = error_exit(MemoryError())
+    assert code == 9 and line.startswith("vdeblur: out of memory") and "\n" not in line
+    assert 9 in dict(EXIT_CODES)

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from media import pattern, write_video
-from vdeblur.engine.memory import OutOfMemory, describe_oom, parse_size, plan_tile, probe_bytes_per_pixel
+from vdeblur.engine.memory import describe_oom, parse_size, plan_tile, probe_bytes_per_pixel
 from vdeblur.engine.restorer import Restorer
 from vdeblur.engine.tiling import is_oom, run_tiled_or_whole
-from vdeblur.errors import UsageError
+from vdeblur.errors import OutOfMemoryError, UsageError
 from vdeblur.methods.base import Method
 
 CPU_OOM = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
@@ -80,11 +80,11 @@ def test_restorer_keeps_the_tile_that_worked():
 def test_restorer_reports_out_of_memory_in_one_line():
     method = CpuOomAbove(0, error=MemoryError)
     r = Restorer(method, torch.device("cpu"), max_memory=1 << 40)
-    with pytest.raises(OutOfMemory) as e:
+    with pytest.raises(OutOfMemoryError) as e:
         r.restore([[pattern(0, 300, 300)]])
     msg = str(e.value)
     assert "\n" not in msg and "300x300" in msg and "smallest tiles" in msg
-    assert e.value.exit_code == 1 and e.value.label == "out of memory"
+    assert e.value.exit_code == 9 and e.value.label == "out of memory"
 
 
 def test_parse_size():

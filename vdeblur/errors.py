@@ -11,6 +11,7 @@
 | 6    | DamagedInputError | input was damaged: output written from the frames that decoded, the lost count said |
 | 7    | -               | several inputs with --keep-going: one or more failed (each file's result says why) |
 | 8    | ClusterError    | the Ray cluster failed: a worker or node died, or the cluster was lost |
+| 9    | OutOfMemoryError | a frame did not fit in memory even in the smallest tiles           |
 | 130  | -               | interrupted (Ctrl-C / SIGTERM); no partial output (segments kept for --resume) |
 | 141  | -               | stdout closed by its reader (e.g. `| head`); nothing printed       |
 """
@@ -64,6 +65,14 @@ class ClusterError(VdeblurError):
     label = "cluster error"
 
 
+class OutOfMemoryError(VdeblurError):
+    """A frame did not fit in memory even after falling back to the smallest tiles (or the
+    process ran out of memory elsewhere): not a bug, a machine too small for the job."""
+
+    exit_code = 9
+    label = "out of memory"
+
+
 EXIT_SOME_FAILED = 7  # several inputs, --keep-going: at least one failed
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed by its reader
@@ -79,6 +88,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (DamagedInputError.exit_code, "damaged input: the output holds every frame that decoded; stderr says how many were lost"),
     (EXIT_SOME_FAILED, "several inputs with --keep-going: one or more failed; each file's result says why"),
     (ClusterError.exit_code, "cluster: a Ray worker or node died, or the cluster was lost; finished segments are kept for --resume"),
+    (OutOfMemoryError.exit_code, "out of memory: a frame did not fit even in the smallest tiles (try --tile 128, --batch 1, or a machine with more memory)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C, SIGTERM); no partial output (a segmented run keeps its finished segments for --resume)"),
     (EXIT_BROKEN_PIPE, "stdout closed by its reader; nothing printed"),
 )

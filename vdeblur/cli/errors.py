@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import typer
 
-from vdeblur.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, VdeblurError
+from vdeblur.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, OutOfMemoryError, VdeblurError
 
 STATE = {"debug": False}
 
@@ -26,7 +26,7 @@ def error_exit(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, KeyboardInterrupt):
         return "vdeblur: interrupted; no output was left behind", EXIT_INTERRUPTED
     if isinstance(exc, MemoryError):
-        return "vdeblur: internal error: out of memory", 1
+        return f"vdeblur: {OutOfMemoryError.label}: {exc or 'an allocation failed'}", OutOfMemoryError.exit_code
     return (
         f"vdeblur: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
         1,

@@ -24,7 +24,7 @@ import resource
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
-from vdeblur.errors import UsageError, VdeblurError
+from vdeblur.errors import UsageError
 
 #: the share of the available memory a run plans to use when --max-memory is not given
 DEFAULT_SHARE = 0.5
@@ -36,11 +36,6 @@ PESSIMISTIC_BPP = 4096
 #: side of the crop a method is probed on
 PROBE_SIDE = 128
 
-class OutOfMemory(VdeblurError):
-    """A frame did not fit in memory even after falling back to the smallest tiles."""
-
-    exit_code = 1
-    label = "out of memory"
 
 
 def describe_oom(exc: BaseException) -> str:

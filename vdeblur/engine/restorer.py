@@ -12,11 +12,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vdeblur.engine.memory import (OutOfMemory, default_budget, describe_oom, format_size, plan_tile,
+from vdeblur.engine.memory import (default_budget, describe_oom, format_size, plan_tile,
                                    probe_bytes_per_pixel)
 from vdeblur.engine.precision import run_with_fallback
 from vdeblur.engine.tiling import is_oom, run_tiled_or_whole
-from vdeblur.errors import UsageError
+from vdeblur.errors import OutOfMemoryError, UsageError
 from vdeblur.methods.base import Method
 
 
@@ -140,7 +140,7 @@ class Restorer:
             err = e.with_traceback(None)  # drop the frames (and the tensors they hold)
         fh, fw = windows[0][0].shape[:2]
         where = "" if self.method.recurrent or self.tile is not None else " even in the smallest tiles"
-        raise OutOfMemory(f"not enough memory to restore a {fw}x{fh} frame{where} ({describe_oom(err)}); "
+        raise OutOfMemoryError(f"not enough memory to restore a {fw}x{fh} frame{where} ({describe_oom(err)}); "
                           "pass a smaller --tile, or free memory")
 
     def _restore(self, windows: list[list[np.ndarray]], state: Any) -> tuple[list[np.ndarray], Any]:
