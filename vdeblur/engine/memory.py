@@ -82,14 +82,22 @@ def format_size(n: float) -> str:
     return f"{n:.1f} GiB"  # pragma: no cover
 
 
-def _meminfo_available() -> int | None:
+def _proc_kb(path: str, key: str) -> int | None:
+    """Bytes from a ``Key:   N kB`` line of a /proc file (None where there is none)."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def _meminfo_available() -> int | None:
+    found = _proc_kb("/proc/meminfo", "MemAvailable")
+    if found is not None:
+        return found
     try:
         import psutil  # optional: not a dependency
     except ImportError:
@@ -120,14 +128,7 @@ def _cgroup_available() -> int | None:
 
 
 def _vm_size() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return _proc_kb("/proc/self/status", "VmSize")
 
 
 def _address_space_left() -> int | None:
