@@ -280,7 +280,7 @@ def _copy_packets(reader: VideoReader, shift: Fraction | None = None,
         span = _packet_span(p)
         if span is not None:
             t0, t1 = span
-            if shift is not None and (t1 <= shift if t1 > t0 else t0 < shift):
+            if shift is not None and _before(t0, t1, shift):
                 continue
             if end is not None and t0 >= end:
                 continue
@@ -332,6 +332,11 @@ def _from(reader: VideoReader, start: Fraction) -> Iterator[Frame | CopyPacket]:
         if first is None or back is None or first.pts * first.time_base <= start + _EPS:
             return itertools.chain(head, items)
     raise InternalError("unreachable")
+
+
+def _before(t0: Fraction, t1: Fraction, start: Fraction) -> bool:
+    """A packet spanning [t0, t1) lies wholly before ``start`` (one of no duration: begins before it)."""
+    return t1 <= start if t1 > t0 else t0 < start
 
 
 def _packet_span(p: Any) -> tuple[Fraction, Fraction] | None:
@@ -405,7 +410,7 @@ def piece_items(reader: VideoReader, start: float | None = None, frames: int | N
                 yield item
             continue
         t0, t1 = span
-        if lo is not None and (t1 <= lo if t1 > t0 else t0 < lo):
+        if lo is not None and _before(t0, t1, lo):
             continue
         if end is not None:
             if t0 < end:
