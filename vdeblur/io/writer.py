@@ -36,9 +36,9 @@ def default_pix_fmt(info: VideoInfo, codec: str, *, high_depth: bool = False) ->
     try:
         rgb = av.VideoFormat(name).is_rgb  # rgb24, bgr0, gbrp, ...: every name, not only those with "rgb"
     except ValueError:
-        rgb = False
-    if chroma not in ("420", "422", "444") or rgb or "rgb" in name or "gbr" in name:
-        chroma = "444" if (chroma in ("440",) or rgb or "rgb" in name or "gbr" in name) else "420"
+        rgb = "rgb" in name or "gbr" in name
+    if chroma not in ("420", "422", "444") or rgb:
+        chroma = "444" if (chroma == "440" or rgb) else "420"
     if info.width % 2 or (chroma == "420" and info.height % 2):
         chroma = "444"
     want = f"yuv{chroma}p" + ("10le" if high_depth else "")
