@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from vdeblur.metrics.reference import ReferenceMetrics
 from vdeblur.errors import DamagedInputError, InputError, OutputError, UsageError
 from vdeblur.engine.pipeline import Engine, FrameResult, Summary
 
@@ -243,7 +244,7 @@ def restore_video(
         if reference is not None:
             ref_reader = open_reference(reference, info, reader.high_depth)
             ref_iter = _reference_frames(ref_reader, o)
-            metrics = _metrics(device)
+            metrics = ReferenceMetrics(device)
         items = reader.items()
         if is_piece(o):
             from vdeblur.io.segments import piece_items, trim_chapters
@@ -311,12 +312,3 @@ def check_damage(out: str, stats: Any, info: Any, summary: Summary, lost: int = 
     )
     err.summary = summary
     raise err
-
-
-def _metrics(device: Any) -> Callable[[np.ndarray, np.ndarray], tuple[float, float]]:
-    from vdeblur.metrics import psnr, ssim
-
-    def both(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-        return psnr(a, b), ssim(a, b, device=device)
-
-    return both

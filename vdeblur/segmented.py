@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 from vdeblur.engine.pipeline import FrameResult, Summary, SummaryAccumulator
+from vdeblur.metrics.reference import ReferenceMetrics
 from vdeblur.errors import InputError, InternalError, OutputError, UsageError
 from vdeblur.io.segments import Plan, Segment, join_parts, plan_segments
 from vdeblur.restore import (
@@ -121,7 +122,7 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
     from vdeblur.io.reader import VideoReader
     from vdeblur.io.segments import segment_frames
     from vdeblur.io.writer import VideoWriter, is_high_depth
-    from vdeblur.restore import _metrics, _reference_frames, open_reference
+    from vdeblur.restore import _reference_frames, open_reference
 
     t0 = time.perf_counter()
     setup = prepare(opts, inp, part, need_metrics=reference is not None, check_out=False)
@@ -140,7 +141,7 @@ def restore_segment(inp: str, part: str, seg: Segment, opts: RunOptions, referen
         if reference is not None:
             ref_reader = open_reference(reference, info, reader.high_depth)
             ref_iter = itertools.islice(_reference_frames(ref_reader), seg.first - seg.warm, None)
-            metrics = _metrics(setup.device)
+            metrics = ReferenceMetrics(setup.device)
 
         _, after = context_frames(m, setup.selector)
         if not seg.tail:  # the end of a piece: nothing after it is read, as in one pass of it

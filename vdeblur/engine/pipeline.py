@@ -23,6 +23,7 @@ import numpy as np
 
 from vdeblur.errors import InputError, InternalError
 from vdeblur.io.reader import CopyPacket, Frame
+from vdeblur.metrics.reference import ReferenceMetrics
 from vdeblur.select import selector_input
 
 _END = object()
@@ -152,7 +153,7 @@ class Engine:
         *,
         batch_size: int = 1,
         reference: Iterator[np.ndarray] | None = None,
-        metrics: Callable[[np.ndarray, np.ndarray], tuple[float, float]] | None = None,
+        metrics: ReferenceMetrics | None = None,
         on_result: Callable[[FrameResult], None] | None = None,
         queue_size: int = 8,
         restorable: Callable[[int], bool] | None = None,
@@ -378,9 +379,7 @@ class Engine:
             ref = next(self.reference, None)
             if ref is None:
                 raise InputError(f"reference has fewer frames than the input (ended before frame {st.frame.index})")
-            inp = st.frame.rgb()
-            r.psnr_input, r.ssim_input = self.metrics(inp, ref)
-            r.psnr, r.ssim = self.metrics(st.out, ref) if restored else (r.psnr_input, r.ssim_input)
+            r.psnr_input, r.ssim_input, r.psnr, r.ssim = self.metrics.compare(st.frame.rgb(), st.out, ref)
         self._acc.add(r)
         if self.on_result is not None:
             self.on_result(r)

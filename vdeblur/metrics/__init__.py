@@ -7,6 +7,7 @@ Nahli et al., "Towards Frames Selection for Fast Video Deblurring", sec. IV-C, e
 from __future__ import annotations
 
 from vdeblur.metrics.psnr import psnr
+from vdeblur.metrics.reference import ReferenceMetrics
 from vdeblur.metrics.ssim import ssim
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["ReferenceMetrics", "psnr", "ssim"]
