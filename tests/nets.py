@@ -6,6 +6,11 @@ from vdeblur.methods.neural import make_untrained
 from vdeblur.weights.store import save_state_dict
 
 
+def n_params(module: torch.nn.Module) -> int:
+    """How many parameters ``module`` holds (every tensor's elements, trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
 def random_net(name):
     torch.manual_seed(0)
     return make_untrained(name, "small")[0].net

@@ -4,12 +4,9 @@ t-1/t+1 (a)symmetry, trainability. Source: /work/shared/papers/atrous-mlfa-image
 import pytest
 import torch
 
+from nets import n_params
 from vdeblur.methods.archs.atrous import ATROUS_VARIANTS, AtrousBlock, AtrousNet
 from vdeblur.methods.archs.mlfa import MLFA, MLFA_VARIANTS, cosine_weight
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 # ---------------------------------------------------------------- parameter counts
@@ -20,20 +17,20 @@ def test_atrous_block_paper_count():
     # with a learned per-map scale and a bias (Section 3.3): k*k*cin*cout + 2*cout each.
     block = AtrousBlock(256, 128, (1, 2, 3, 4))
     assert [b.conv.dilation for b in block.branches] == [(1, 1), (2, 2), (3, 3), (4, 4)]
-    assert _count(block) == 4 * (9 * 256 * 128 + 2 * 128) + (9 * 512 * 256 + 2 * 256) == 2_360_832
+    assert n_params(block) == 4 * (9 * 256 * 128 + 2 * 128) + (9 * 512 * 256 + 2 * 256) == 2_360_832
 
 
 def test_atrous_paper_total_near_47m():
     net = AtrousNet(**ATROUS_VARIANTS["paper"])
     assert len(net.blocks) == 20
     assert net.head[0].conv.kernel_size == (9, 9)
-    assert _count(net.blocks) == 20 * 2_360_832 == 47_216_640
+    assert n_params(net.blocks) == 20 * 2_360_832 == 47_216_640
     # head 9x9 (3->64), stride-2 3x3 (64->256), deconv 3x3 (256->64), 3x3 (64->64), 3x3 (64->3);
     # widths outside the blocks are our choice (the paper gives none)
     rest = (81 * 3 * 64 + 128) + (9 * 64 * 256 + 512) + (9 * 256 * 64 + 128)
     rest += (9 * 64 * 64 + 128) + (9 * 64 * 3 + 6)
-    assert _count(net) == 47_216_640 + rest == 47_566_598
-    assert abs(_count(net) - 47e6) / 47e6 < 0.02  # the paper's "~47 M"
+    assert n_params(net) == 47_216_640 + rest == 47_566_598
+    assert abs(n_params(net) - 47e6) / 47e6 < 0.02  # the paper's "~47 M"
 
 
 def test_mlfa_paper_structure():
@@ -42,7 +39,7 @@ def test_mlfa_paper_structure():
     assert all(e.conv.stride == (2, 2) for e in net.extract)
     assert [e.conv.out_channels for e in net.extract] == [32, 64, 128, 256]  # increasing depth
     assert all(len(f.blocks) == 3 for f in net.fusion)  # one conv + three residual blocks
-    assert _count(net) == 7_843_526
+    assert n_params(net) == 7_843_526
 
 
 # ---------------------------------------------------------------- shapes

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nets import n_params
 from vdeblur.methods.archs.deblurnet import (
     DEBLURNET_VARIANTS,
     FSM_VARIANTS,
@@ -11,10 +12,6 @@ from vdeblur.methods.archs.deblurnet import (
     DeblurNetFSM,
     ResBlock,
 )
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def _conv(c_in, c_out, k):  # weights + bias
@@ -35,18 +32,18 @@ def test_fdm_paper_parameter_count():
     assert expected_rows == [2_368, 25_664, 74_112, 74_112, 8_320, 771]
     net = DeblurNetFDM(**DEBLURNET_VARIANTS["paper"])
     measured = [
-        _count(net.l1),
-        _count(net.l2),
-        _count(net.blocks[0]),
-        _count(net.l33_34),
-        _count(net.l35) + _count(net.l36),
-        _count(net.l37),
+        n_params(net.l1),
+        n_params(net.l2),
+        n_params(net.blocks[0]),
+        n_params(net.l33_34),
+        n_params(net.l35) + n_params(net.l36),
+        n_params(net.l37),
     ]
     assert measured == expected_rows
     assert len(net.blocks) == n and all(isinstance(b, ResBlock) for b in net.blocks)
     total = l1 + l2 + n * block + l33_34 + l35_36 + l37
     print(f"DeblurNetFDM paper parameters: {total:,}")
-    assert _count(net) == total == 1_222_915
+    assert n_params(net) == total == 1_222_915
 
 
 def _inorm(c):  # affine InstanceNorm
@@ -70,10 +67,10 @@ def test_fsm_paper_parameter_count():
     )
     fcs = (512 * 4096 + 4096) + (4096 * 2 + 2)  # L11, L12
     net = DeblurNetFSM(**FSM_VARIANTS["paper"])
-    assert _count(net.features) == convs == 5_937_088
-    assert _count(net.classifier) == fcs == 2_109_442
+    assert n_params(net.features) == convs == 5_937_088
+    assert n_params(net.classifier) == fcs == 2_109_442
     print(f"DeblurNetFSM paper parameters: {convs + fcs:,}")
-    assert _count(net) == convs + fcs == 8_046_530
+    assert n_params(net) == convs + fcs == 8_046_530
     strides = [m.stride[0] for m in net.features if isinstance(m, torch.nn.Conv2d)]
     assert strides == [1, 2, 1, 2, 1, 2, 1, 2, 1]
 

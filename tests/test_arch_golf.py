@@ -3,11 +3,8 @@
 import pytest
 import torch
 
+from nets import n_params
 from vdeblur.methods.archs.golf import GOLF_VARIANTS, BasicBlock, Golf, GolfNet
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize(
@@ -21,18 +18,18 @@ def _count(module: torch.nn.Module) -> int:
 def test_table1_parameter_counts(width, rows, total):
     net = GolfNet(width)
     blocks = net.blocks
-    measured = [_count(net.head)]
-    measured += [_count(blocks[i]) + _count(blocks[i + 1]) for i in range(0, 8, 2)]
-    measured += [_count(net.tail)]
+    measured = [n_params(net.head)]
+    measured += [n_params(blocks[i]) + n_params(blocks[i + 1]) for i in range(0, 8, 2)]
+    measured += [n_params(net.tail)]
     assert measured == rows
-    assert _count(net) == total
+    assert n_params(net) == total
 
 
 def test_paper_golf_totals():
     model = Golf(**GOLF_VARIANTS["paper"])
-    assert _count(model.f) == 466_348
-    assert _count(model.g) == 120_188
-    assert _count(model) == 466_348 + 120_188
+    assert n_params(model.f) == 466_348
+    assert n_params(model.g) == 120_188
+    assert n_params(model) == 466_348 + 120_188
     assert model.iterations == 3
 
 

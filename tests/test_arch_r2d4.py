@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nets import n_params
 from vdeblur.methods.archs.r2d4 import (
     MECA,
     MSRDB,
@@ -15,10 +16,6 @@ from vdeblur.methods.archs.r2d4 import (
 )
 
 
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def _rdb_count(c: int, g: int, layers: int = 3) -> int:
     """Eq. 7 by hand: 3x3 convs (c + i g -> g) with bias, then a 1x1 (c + L g -> c) with bias."""
     convs = sum((c + i * g) * g * 9 + g for i in range(layers))
@@ -26,18 +23,18 @@ def _rdb_count(c: int, g: int, layers: int = 3) -> int:
 
 
 def test_block_counts_follow_equations():
-    assert _count(RDB(128, 32)) == _rdb_count(128, 32) == 167_136
-    assert _count(MSRDB(16, 16)) == _rdb_count(16, 16)
+    assert n_params(RDB(128, 32)) == _rdb_count(128, 32) == 167_136
+    assert n_params(MSRDB(16, 16)) == _rdb_count(16, 16)
     # Eq. 9: MS-RDB + RDB + MECA(2c) (a 2 x k kernel, no bias) + 1x1 (2c -> c)
     k = eca_kernel_size(64)
     assert k == 3
-    assert _count(MSRDM(32, 32)) == 2 * _rdb_count(32, 32) + 2 * k + 64 * 32 + 32
+    assert n_params(MSRDM(32, 32)) == 2 * _rdb_count(32, 32) + 2 * k + 64 * 32 + 32
     assert [layer[0].dilation for layer in MSRDB(8, 4).layers] == [(1, 1), (2, 2), (3, 3)]
 
 
 def test_paper_parameter_count_vs_table1():
     net = R2D4(**R2D4_VARIANTS["paper"])
-    parts = {name: _count(child) for name, child in net.named_children()}
+    parts = {name: n_params(child) for name, child in net.named_children()}
     assert parts == {
         "feat_current": 156_572,  # Eq. 10, 3 input channels
         "feat_past": 157_004,  # Eq. 10, 6 input channels ([x^{t-n}, y_hat^{t-n}]), shared by both
@@ -46,7 +43,7 @@ def test_paper_parameter_count_vs_table1():
         "decoder_den": 527_363,  # Eq. 16 with the split encoder skips
         "decoder_deb": 527_363,
     }
-    total = _count(net)
+    total = n_params(net)
     assert total == sum(parts.values()) == 2_584_612
     # Table 1 reports 5.1 M. The equations alone give ~2.6 M (see the module docstring: the gap
     # must be in Fig. 1 details the text leaves out); we report it rather than pad the network.
@@ -57,9 +54,9 @@ def test_paper_parameter_count_vs_table1():
 
 
 def test_small_variant_is_smaller():
-    small = _count(R2D4(**R2D4_VARIANTS["small"]))
+    small = n_params(R2D4(**R2D4_VARIANTS["small"]))
     assert small == 861_492
-    assert small < _count(R2D4(**R2D4_VARIANTS["paper"])) // 2
+    assert small < n_params(R2D4(**R2D4_VARIANTS["paper"])) // 2
 
 
 def test_meca_attends_channels():

@@ -4,12 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nets import n_params
 from vdeblur.methods.archs.blocks import ConvLSTMCell, ResBlock
 from vdeblur.methods.archs.srn import SRN, SRN_VARIANTS, _SameConv2d
-
-
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
 
 
 def test_paper_parameter_count():

@@ -30,6 +30,7 @@ def test_methods_table_has_a_header_and_shows_variants_and_weights(cli):
 
 
 def test_methods_json_counts_parameters_without_loading_weights(cli):
+    from nets import n_params
     from vdeblur.methods.neural import make_untrained
 
     rows = {x["name"]: x for x in _rows(cli("methods", "--json").stdout)}
@@ -38,7 +39,7 @@ def test_methods_json_counts_parameters_without_loading_weights(cli):
     assert rows["wiener"]["weights_installed"] is None and rows["wiener"]["variants"] == []
     small = {v["name"]: v for v in rows["deblurnet"]["variants"]}["small"]
     net = make_untrained("deblurnet", "small")[0].net  # a real build counts the same
-    assert small == {"name": "small", "params": sum(p.numel() for p in net.parameters()), "default": True,
+    assert small == {"name": "small", "params": n_params(net), "default": True,
                      "weights": None, "installed": False}
     for x in rows.values():
         assert {"name", "kind", "temporal", "variants", "weights_installed", "description"} <= set(x)
