@@ -15,15 +15,11 @@ from vdeblur.cli.output import json_line
 
 
 def variant_names(name: str) -> tuple[list[str], str | None]:
-    """(variants, default variant) of a built-in neural method; ([], None) for any other method."""
-    from vdeblur.methods import neural
+    """(variants, default variant) of a registered network; ([], None) for any other method."""
+    from vdeblur.methods.neural import find_net
 
-    if name == "mlfa":
-        return list(neural.MLFA_VARIANTS), "small"
-    if name in neural.ARCHS:
-        arch = neural.ARCHS[name][0]
-        return list(arch.load()[1]), arch.default
-    return [], None
+    net = find_net(name)
+    return (list(net.variants), net.default) if net is not None else ([], None)
 
 
 def count_params(name: str, variant: str) -> int:

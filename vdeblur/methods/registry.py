@@ -20,9 +20,9 @@ from vdeblur.errors import UsageError
 
 _REGISTRY: dict[str, "MethodSpec"] = {}
 # modules that register the built-in methods, cheapest first: a name is looked up in each in turn,
-# so `--method identity` never imports torch
+# so `--method identity` never imports torch; each network registers itself in its archs module
 _BUILTIN_MODULES = ["vdeblur.methods.identity", "vdeblur.methods.classical", "vdeblur.methods.lucky",
-                    "vdeblur.methods.neural"]
+                    *(f"vdeblur.methods.archs.{m}" for m in ("golf", "srn", "atrous", "deblurnet", "r2d4", "mlfa"))]
 _loaded: set[str] = set()
 ENTRY_POINT_GROUP = "vdeblur.methods"
 

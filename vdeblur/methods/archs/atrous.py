@@ -49,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vdeblur.methods.neural import register_net
+
 __all__ = ["ATROUS_VARIANTS", "AtrousBlock", "AtrousNet", "ScaledConv", "ScaledDeconv"]
 
 #: Variants as data. "paper": Section 3.1 widths (256 / 4 x 128, 20 blocks); "small": CPU-sized.
@@ -183,3 +185,7 @@ class AtrousNet(nn.Module):
                 f"AtrousNet needs H, W divisible by {self.pad_multiple}, got {list(x.shape[-2:])}"
             )
         return x + self.residual(x)
+
+
+register_net("atrous", build=AtrousNet, variants=ATROUS_VARIANTS, default="small",
+             doc="Atrous residual network, stage 1 (Brehm et al., Dual-Stage Multi-Level Feature Aggregation, 3)")

@@ -83,6 +83,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vdeblur.methods.neural import register_net
+
 __all__ = [
     "DEBLURNET_VARIANTS",
     "FSM_VARIANTS",
@@ -294,3 +296,7 @@ class DeblurNetFSM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.scores(x)
         return z[:, 1] - z[:, 0]
+
+
+register_net("deblurnet", build=DeblurNetFDM, variants=DEBLURNET_VARIANTS, default="small",
+             doc="DeblurNet frame deblurring module (Nahli et al., Towards Frames Selection for Fast Video Deblurring, III-A)")

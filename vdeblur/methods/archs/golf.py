@@ -49,6 +49,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vdeblur.methods.neural import register_net
+
 __all__ = ["GOLF_VARIANTS", "BasicBlock", "Golf", "GolfNet"]
 
 #: Variants as data. "paper" is Section 5.1 (f = 32 / 16) with the Section 6.1 test-time N = 3.
@@ -171,3 +173,7 @@ class Golf(nn.Module):
             x = self.g(x)
             outs.append(x)
         return outs if return_intermediates else x
+
+
+register_net("golf", build=Golf, variants=GOLF_VARIANTS, default="small",
+             doc="Golf Optimizer: F then G applied recurrently (Luo et al., A Deep Optimization Approach for Image Deconvolution, 3-5)")

@@ -46,7 +46,7 @@ Choices where the text is silent or ambiguous (Fig. 1-3 are not in the text)
   its ``RDB_32`` runs on 64 + 16 and its ``RDB_16`` on 32 + 8 channels.
 * Past features: ``f^{t-2}`` at step t equals ``f^{t-1}`` at step t-1 (shared weights, same
   inputs). The module stays stateless; its caller may pass them back (``past_features``), as
-  ``vdeblur.methods.neural.r2d4_step`` does: one past frame through the extractor per step, not N.
+  :func:`r2d4_step` (below) does: one past frame through the extractor per step, not N.
 
 Parameter count. With these choices the "paper" variant has 2,584,612 parameters, about half of
 the 5.1 M of Table 1 (breakdown in ``tests/test_arch_r2d4.py``): F 156,572 (current) + 157,004
@@ -66,9 +66,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+from vdeblur.methods.neural import autocast_key, register_net
 
 from .dcn import DCNv2Pack
 
@@ -82,7 +86,9 @@ __all__ = [
     "R2D4Decoder",
     "R2D4FeatureExtractor",
     "R2D4Fusion",
+    "R2D4State",
     "eca_kernel_size",
+    "r2d4_step",
 ]
 
 #: Variants as data. "paper" is Section IV (Eq. 10-16, N = 2). "small" keeps F and the alignment
@@ -326,7 +332,7 @@ class R2D4(nn.Module):
 
         The n frames go through the one shared extractor as a single batch. A frame's features
         depend on that frame's pair alone, so a caller stepping through a video may keep them: at
-        step t+1, past frame n+1 is step t's past frame n (see ``neural.r2d4_step``).
+        step t+1, past frame n+1 is step t's past frame n (see :func:`r2d4_step`).
         """
         b, n = past_corrupted.shape[:2]
         past = torch.cat((past_corrupted, past_restored), dim=2).flatten(0, 1)  # [B*n, 6, H, W]
@@ -366,3 +372,50 @@ class R2D4(nn.Module):
         denoised = current + self.decoder_den(shared, half_den, full_den)
         restored = denoised + self.decoder_deb(shared, half_deb, full_deb)
         return denoised, restored
+
+
+@dataclass
+class R2D4State:
+    """What r2d4 carries from frame to frame: the restored past (most recent first) and the past
+    features it already computed, with the autocast/dtype/shape they were computed under."""
+
+    restored: torch.Tensor  # [B, N, 3, H, W]
+    features: torch.Tensor | None = None  # [B, N-1, C, H/2, W/2]: past slots 0..N-2 of the last step
+    key: tuple = ()
+
+
+def r2d4_step(net: nn.Module, window: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    """Window [t-2, t-1, t] (corrupted); state: the two previous restored frames (most recent first).
+    After a reset (start of the video, or a frame passed through) the corrupted past stands in
+    for the restored past (r2d4-video-denoise-deblur.md, Section IV: N = 2 previous frames).
+
+    The past frames' features are kept in the state: at step t+1, past slot n+1 holds exactly the
+    pair (corrupted, restored) that slot n held at step t, so only slot 0 (frame t) goes through the
+    extractor (a third of r2d4's work). Kept only without gradients, and for the same autocast,
+    dtype and frame size; a plain tensor state (the restored frames alone) is accepted too."""
+    cur = window[:, -1]
+    past_corrupted = window[:, :-1].flip(1)  # index 0 = t-1, the most recent
+    key = (window.dtype, tuple(window.shape), autocast_key(window.device))
+    kept = None
+    if state is None:
+        past_restored = past_corrupted
+    elif isinstance(state, R2D4State):
+        past_restored = state.restored
+        kept = state.features if state.key == key else None
+    else:
+        past_restored = state
+    reuse = not torch.is_grad_enabled() and past_corrupted.shape[1] > 1
+    if reuse and kept is not None:
+        fresh = net.past_features(past_corrupted[:, :1], past_restored[:, :1])
+        features = torch.cat([fresh, kept], 1)
+    else:
+        features = net.past_features(past_corrupted, past_restored)
+    _denoised, restored = net(cur, past_corrupted, past_restored, past_features=features)
+    new_restored = torch.cat([restored[:, None], past_restored[:, :-1]], 1).detach()
+    return restored, R2D4State(new_restored, features[:, :-1].detach() if reuse else None, key)
+
+
+# made for every frame (joint denoising): `vdeblur run` restores every frame by default
+register_net("r2d4", build=R2D4, variants=R2D4_VARIANTS, default="small", step=r2d4_step, past=2,
+             recurrent=True, every_frame=True,
+             doc="R2-D4 joint video denoising and deblurring, recurrent (Katsaros et al., Concurrent Video Denoising and Deblurring, IV)")

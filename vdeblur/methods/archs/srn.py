@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vdeblur.methods.neural import register_net
+
 from .blocks import ConvLSTMCell, ResBlock
 
 SRN_VARIANTS: dict[str, dict] = {
@@ -183,3 +185,7 @@ class SRN(nn.Module):
         if self.channels == 1:
             outs = [o.reshape(b, c, *o.shape[-2:]) for o in outs]
         return outs if return_all else outs[-1]
+
+
+register_net("srn", build=SRN, variants=SRN_VARIANTS, default="small",
+             doc="Scale-recurrent network, 3 scales, ConvLSTM (An analysis of Scale Recurrent Network for video deblurring, 3.2)")
