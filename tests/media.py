@@ -8,6 +8,9 @@ from typing import Sequence
 import av
 import numpy as np
 
+# libx264 options for a clip with a keyframe every 10 frames and B-frames (segment and piece tests)
+GOP10 = {"preset": "ultrafast", "crf": "10", "g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"}
+
 
 def pattern(i: int, h: int, w: int, depth: int = 8) -> np.ndarray:
     """A moving, textured RGB frame that differs from frame to frame."""
@@ -38,8 +41,15 @@ def write_video(
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
     chapters: list[dict] | None = None,
-) -> list[np.ndarray]:
-    """Write a video and return the RGB frames that went in. ``pts`` gives VFR timestamps."""
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    colorspace: int | None = None,
+    color_range: int | None = None,
+) -> list:
+    """Write a video and return the frames that went in. ``pts`` gives VFR timestamps.
+
+    ``frames`` are RGB arrays (uint8, or uint16 for rgb48), or ready ``av.VideoFrame`` s in
+    ``pix_fmt`` for exact samples; ``colorspace`` / ``color_range`` tag the stream and each frame;
+    ``attachments`` are (name, mimetype, data), e.g. fonts in Matroska."""
     w, h = size
     depth = 16 if "10" in pix_fmt or "12" in pix_fmt else 8
     src = list(frames) if frames is not None else [pattern(i, h, w, depth) for i in range(n)]
@@ -56,36 +66,67 @@ def write_video(
         s.options = options or {"preset": "ultrafast", "crf": "10"} if codec.startswith("libx26") else options or {}
         if rotation:
             s.set_display_rotation(rotation)
+        if colorspace is not None:
+            s.codec_context.colorspace = colorspace
+        if color_range is not None:
+            s.codec_context.color_range = color_range
         a = None
         if audio:
             a = c.add_stream("aac", rate=48000)
             a.layout = "stereo"
         sub = c.add_stream("mov_text") if subtitles else None
-        for i, img in enumerate(src):
-            fmt = "rgb48le" if img.dtype == np.uint16 else "rgb24"
-            f = av.VideoFrame.from_ndarray(img, format=fmt)
-            f.pts = pts[i] if pts is not None else round(i / fps / tb)
-            f.time_base = tb
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+        for name, mimetype, data in attachments:
+            c.add_attachment(name=name, mimetype=mimetype, data=data)
+
+        def video_frames():
+            for i, img in enumerate(src):
+                if isinstance(img, av.VideoFrame):
+                    f = img
+                else:
+                    f = av.VideoFrame.from_ndarray(img, format="rgb48le" if img.dtype == np.uint16 else "rgb24")
+                f.pts = pts[i] if pts is not None else round(i / fps / tb)
+                f.time_base = tb
+                if colorspace is not None:
+                    f.colorspace = colorspace
+                if color_range is not None:
+                    f.color_range = color_range
+                yield f
+
+        mux_all(c, s, video_frames())
         if a is not None:
-            dur = len(src) / fps
-            n_samples = int(48000 * dur)
+            n_samples = int(48000 * len(src) / fps)
             t = np.arange(n_samples) / 48000
             tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for start in range(0, n_samples, 1024):
-                chunk = np.stack([tone[start : start + 1024]] * 2)
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
-                af.sample_rate = 48000
-                af.pts = start
-                for p in a.encode(af):
-                    c.mux(p)
-            for p in a.encode():
-                c.mux(p)
+            mux_all(c, a, audio_frames(np.stack([tone] * 2), "stereo"))
         del sub
     return src
+
+
+def mux_all(c, stream, frames) -> None:
+    """Encode ``frames`` (video or audio) into ``stream`` of container ``c``, flush the encoder,
+    and mux every packet."""
+    for f in frames:
+        for p in stream.encode(f):
+            c.mux(p)
+    for p in stream.encode():
+        c.mux(p)
+
+
+def audio_frames(samples: np.ndarray, layout: str, rate: int = 48000, size: int = 1024):
+    """``samples`` (channels x n, float32) as planar audio frames of ``size`` samples (the last
+    may be shorter), timed in samples."""
+    for start in range(0, samples.shape[1], size):
+        chunk = np.ascontiguousarray(samples[:, start : start + size])
+        af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        af.sample_rate = rate
+        af.pts = start
+        yield af
+
+
+def write_audio(path, samples: np.ndarray, layout: str = "mono") -> None:
+    """A file with one AAC stream (48 kHz) and no video: ``samples`` as in ``audio_frames``."""
+    with av.open(str(path), "w") as c:
+        mux_all(c, c.add_stream("aac", rate=48000), audio_frames(samples, layout))
 
 
 def read_video(path) -> dict:

@@ -6,12 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from media import read_video, write_video
+from media import GOP10, read_video, write_video
 from ray_head import ray_head  # noqa: F401 - the fixture
 
 pytest.importorskip("ray")
-
-GOP10 = {"preset": "ultrafast", "crf": "10", "g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"}
 
 
 @pytest.fixture(scope="module")

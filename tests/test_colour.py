@@ -6,6 +6,7 @@ import av
 import numpy as np
 import pytest
 
+from media import write_video
 from vdeblur.io.colour import ColourSpec, encode_frame, frame_to_rgb, layout_of, spec_for
 from vdeblur.io.reader import Frame, VideoReader
 
@@ -43,20 +44,9 @@ def write_yuv_clip(path, pix_fmt: str, colorspace: int, full: bool, n: int = 3, 
     """A lossless (FFV1) clip with the given samples and colour tags."""
     lay = layout_of(pix_fmt)
     sub = {(2, 2): "420", (2, 1): "422", (1, 1): "444"}[(lay.sx, lay.sy)]
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("ffv1", rate=25)
-        s.width, s.height, s.pix_fmt = size[0], size[1], pix_fmt
-        cc = s.codec_context
-        cc.colorspace = colorspace
-        cc.color_range = 2 if full else 1
-        for i in range(n):
-            vf = make_frame(yuv_planes(i, size[0], size[1], lay.bits, sub, full), pix_fmt)
-            vf.pts = i
-            vf.colorspace, vf.color_range = colorspace, (2 if full else 1)
-            for p in s.encode(vf):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+    frames = [make_frame(yuv_planes(i, size[0], size[1], lay.bits, sub, full), pix_fmt) for i in range(n)]
+    write_video(path, size=size, codec="ffv1", pix_fmt=pix_fmt, frames=frames, colorspace=colorspace,
+                color_range=2 if full else 1)
 
 
 def decoded(path, high_depth: bool = False) -> list[tuple[list[np.ndarray], np.ndarray]]:

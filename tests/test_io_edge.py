@@ -8,7 +8,7 @@ from fractions import Fraction
 import av
 import pytest
 
-from media import pattern, read_video, write_video
+from media import read_video, write_video
 
 DUP_PTS = [0, 40, 40, 80, 120, 160]
 
@@ -65,17 +65,7 @@ FONT = bytes(range(256)) * 40
 def font_clip(tmp_path):
     """A Matroska clip with a font attachment (as subtitles bring)."""
     path = tmp_path / "fonts.mkv"
-    with av.open(str(path), "w") as o:
-        s = o.add_stream("ffv1", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        o.add_attachment(name="DejaVuSans.ttf", mimetype="font/ttf", data=FONT)
-        for i in range(6):
-            f = av.VideoFrame.from_ndarray(pattern(i, 48, 64), format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                o.mux(p)
-        for p in s.encode():
-            o.mux(p)
+    write_video(path, 6, (64, 48), codec="ffv1", attachments=[("DejaVuSans.ttf", "font/ttf", FONT)])
     return path
 
 

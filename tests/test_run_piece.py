@@ -9,9 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from media import read_video, write_video
-
-GOP10 = {"preset": "ultrafast", "crf": "10", "g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"}
+from media import GOP10, read_video, write_video
 
 
 @pytest.fixture(scope="module")

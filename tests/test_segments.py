@@ -10,10 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from media import read_video, write_video
+from media import GOP10, read_video, write_video
 from vdeblur.io.segments import plan_segments
-
-GOP10 = {"preset": "ultrafast", "crf": "10", "g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"}
 
 
 @pytest.fixture

@@ -5,36 +5,21 @@ from __future__ import annotations
 import json as jsonlib
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 
+from media import pattern, write_video
 from vdeblur.cli.synth import synth
 from vdeblur.data.degrade import (NOISE_PRESETS, average_frames, camera_motion_stack,
                                   poisson_gaussian, rebvids_plan)
 from vdeblur.errors import InputError, OutputError, UsageError
 
 
-def _pattern(i: int, h: int = 48, w: int = 64) -> np.ndarray:
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    r = 0.5 + 0.5 * np.sin((x + 3 * i) / 5.0)
-    g = 0.5 + 0.5 * np.cos((y - 2 * i) / 7.0)
-    b = ((x // 8 + y // 8 + i) % 2).astype(np.float32) * 0.8 + 0.1
-    return (np.stack([r, g, b], -1) * 255).round().astype(np.uint8)
-
-
 @pytest.fixture
 def video(tmp_path) -> Path:
     path = tmp_path / "clip.mkv"
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("ffv1", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "bgr0"
-        for i in range(30):
-            for p in s.encode(av.VideoFrame.from_ndarray(_pattern(i), format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+    write_video(path, 30, (64, 48), codec="ffv1", pix_fmt="bgr0")
     return path
 
 
@@ -84,9 +69,9 @@ def test_video_gopro_layout_split_and_determinism(video, tmp_path, capsys) -> No
         ("train", "clip_000", 8), ("train", "clip_001", 8), ("test", "clip_002", 8)}
     # sharp frame k of chunk c is source frame 10c + k + 1 (the centre of its 3-frame window)
     sharp = _read(a / "test" / "clip_002" / "sharp" / "000000.png").astype(int)
-    assert np.abs(sharp - _pattern(21)).max() <= 2
+    assert np.abs(sharp - pattern(21, 48, 64)).max() <= 2
     blur = _read(a / "train" / "clip_000" / "blur" / "000004.png").astype(int)
-    mean = np.mean([_pattern(i) for i in (4, 5, 6)], axis=0)
+    mean = np.mean([pattern(i, 48, 64) for i in (4, 5, 6)], axis=0)
     assert np.abs(blur - mean).max() <= 2
     synth(str(video), out=str(b), average=3, sequence_length=10, test_fraction=0.34, noise="low")
     assert "3 sequences" in capsys.readouterr().out
@@ -267,8 +252,10 @@ def test_one_sequence_is_split_train_then_test(video, tmp_path, capsys) -> None:
     s = lines[-1]["summary"]
     assert (s["frames"], s["train_frames"], s["test_frames"], s["blurred_frames"]) == (28, 22, 6, 28)
     # sharp pair k is source frame k + 1 (centre of a 3-frame window): test starts at source frame 23
-    assert np.abs(_read(out / "test" / "clip_000_test" / "sharp" / "000000.png").astype(int) - _pattern(23)).max() <= 2
-    assert np.abs(_read(out / "train" / "clip_000" / "sharp" / "000021.png").astype(int) - _pattern(22)).max() <= 2
+    assert np.abs(_read(out / "test" / "clip_000_test" / "sharp" / "000000.png").astype(int)
+                  - pattern(23, 48, 64)).max() <= 2
+    assert np.abs(_read(out / "train" / "clip_000" / "sharp" / "000021.png").astype(int)
+                  - pattern(22, 48, 64)).max() <= 2
     none = tmp_path / "none"  # --test-fraction 0: everything is training data, as asked
     synth(str(video), out=str(none), average=3, test_fraction=0.0)
     assert _check_layout(none) == {"train": ["clip_000"]}
