@@ -8,6 +8,13 @@ alternating, in one run; medians of wall and CPU (user + sys) seconds, and their
 `--select none` restores every frame, so each frame costs two metric evaluations (input vs
 reference, output vs reference). The reference is the same content at another quality (libx264
 crf 30), so the figures are finite. Target: wall ratio <= 1.10. Prints one JSON object on stdout.
+
+    python benchmarks/reference_overhead.py --profile        # where the overhead goes, per frame
+
+`--profile` runs no `vdeblur` child: in this process it decodes the clip and the reference and
+times, per 720p frame (medians; wall and this process's CPU time), the reference's decode, its RGB
+conversion, PSNR and SSIM of one pair, and the whole `ReferenceMetrics.compare` with an output
+(two comparisons) and without (a passed-through frame).
 """
 
 from __future__ import annotations
@@ -55,6 +62,55 @@ def timed(args: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def profile(src: str, ref: str, frames: int) -> dict:
+    """Per-frame wall and CPU milliseconds (medians) of each piece of the --reference work."""
+    import cv2
+
+    from vdeblur.io.reader import Frame, VideoReader
+    from vdeblur.metrics import ReferenceMetrics, psnr, ssim
+
+    cost: dict[str, list[tuple[float, float]]] = {}
+
+    def note(key: str, t0: tuple[float, float]) -> None:
+        w, c = _clock()
+        cost.setdefault(key, []).append(((w - t0[0]) * 1e3, (c - t0[1]) * 1e3))
+
+    m = ReferenceMetrics("cpu")
+    with VideoReader(src, copy_streams=False) as ri, VideoReader(ref, copy_streams=False) as rr:
+        inputs = (f.rgb() for f in ri.items() if isinstance(f, Frame))
+        refs = rr.items()
+        for inp in inputs:
+            t = _clock()
+            f = next(refs)
+            while not isinstance(f, Frame):
+                f = next(refs)
+            note("ref_decode", t)
+            t = _clock()
+            r = f.rgb()
+            note("ref_rgb", t)
+            out = cv2.addWeighted(inp, 2.0, cv2.GaussianBlur(inp, (0, 0), 2.0), -1.0, 0)  # an unsharp output
+            t = _clock()
+            psnr(inp, r)
+            note("psnr_pair", t)
+            t = _clock()
+            ssim(inp, r)
+            note("ssim_pair", t)
+            t = _clock()
+            m.compare(inp, out, r)
+            note("compare_with_out", t)
+            t = _clock()
+            m.compare(inp, None, r)
+            note("compare_passthrough", t)
+    med = {k: {"wall_ms": round(statistics.median(w for w, _ in v), 2),
+               "cpu_ms": round(statistics.median(c for _, c in v), 2)} for k, v in cost.items()}
+    return {"frames": len(cost["ref_decode"]), "size": "1280x720", "cpus": len(os.sched_getaffinity(0)),
+            "load_avg_1m": round(os.getloadavg()[0], 2), "per_frame": med}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=60)
@@ -62,11 +118,15 @@ def main() -> None:
     ap.add_argument("--method", default="unsharp")
     ap.add_argument("--select", default="none")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--profile", action="store_true", help="per-frame cost of each piece, in this process")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         src, ref = os.path.join(tmp, "in.mp4"), os.path.join(tmp, "ref.mp4")
         make_clip(src, a.frames)
         transcode(src, ref, 30)
+        if a.profile:
+            print(json.dumps(profile(src, ref, a.frames)))
+            return
         base = ["run", src, "-o", os.path.join(tmp, "out.mp4"), "--force", "--method", a.method,
                 "--select", a.select, "--device", a.device]
         runs: dict[str, list[tuple[float, float]]] = {"plain": [], "reference": []}
