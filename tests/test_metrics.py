@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vdeblur.metrics import psnr, ssim
+from vdeblur.metrics import ReferenceMetrics, psnr, ssim, ssim_many
 
 SK_SSIM = dict(channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
 
@@ -229,3 +229,42 @@ def test_ssim_in_a_forked_child_after_the_pool_started() -> None:
     os.waitpid(pid, 0)
     assert got, "the forked child did not compute SSIM (stuck on the parent's thread pool?)"
     assert float(got) == want
+
+
+def test_compare_matches_skimage_with_and_without_an_output() -> None:
+    """compare(inp, out, ref): PSNR and SSIM of the input and of the output against the reference,
+    each within 1e-4 of scikit-image, and the same figures as psnr()/ssim() one pair at a time;
+    out=None (a frame passed through) repeats the input's figures."""
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(11)
+    ref = _structured(200, 300, seed=4)  # several strips, a partial last one
+    inp = cv2.GaussianBlur(ref, (0, 0), 2.0)
+    out = np.clip(inp.astype(int) + rng.integers(-12, 13, inp.shape), 0, 255).astype(np.uint8)
+    m = ReferenceMetrics("cpu")
+    p_in, s_in, p_out, s_out = m.compare(inp, out, ref)
+    for p, s, x in ((p_in, s_in, inp), (p_out, s_out, out)):
+        assert s == pytest.approx(metrics.structural_similarity(x, ref, data_range=255, **SK_SSIM), abs=1e-4)
+        assert p == pytest.approx(metrics.peak_signal_noise_ratio(ref, x, data_range=255), abs=1e-4)
+        assert s == ssim(x, ref) and p == psnr(x, ref)
+    assert s_in != s_out and p_in != p_out
+    assert m.compare(inp, None, ref) == (p_in, s_in, p_in, s_in)
+    assert m.compare(ref, None, ref) == (math.inf, 1.0, math.inf, 1.0)
+    assert m.compare(inp, ref, ref)[2:] == (math.inf, 1.0)
+
+
+def test_ssim_many_is_ssim_one_by_one() -> None:
+    """Sharing the reference's moments changes no figure, in any precision, for any channel count,
+    for frames that are not 8-bit, and for a mixture of 8-bit and float frames."""
+    rng = np.random.default_rng(12)
+    for shape in ((90, 140, 3), (90, 140), (61, 47, 6)):
+        ref = rng.integers(0, 256, shape, dtype=np.uint8)
+        frames = [cv2.GaussianBlur(ref, (0, 0), 1.0).reshape(shape), ref.copy(),
+                  rng.integers(0, 256, shape, dtype=np.uint8)]
+        for dtype in (torch.float32, torch.float64):
+            assert ssim_many(frames, ref, dtype=dtype) == [ssim(f, ref, dtype=dtype) for f in frames]
+        assert ssim_many(frames, ref)[1] == 1.0
+        ff = [f / 255.0 for f in frames]
+        assert ssim_many(ff, ref / 255.0, data_range=1.0) == [ssim(f, ref / 255.0, data_range=1.0) for f in ff]
+        mixed = ssim_many([frames[0].astype(np.float32)], ref, data_range=255)[0]
+        assert mixed == pytest.approx(ssim(frames[0], ref), abs=1e-5)
+    assert ssim_many([], ref) == []

@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from vdeblur.metrics.psnr import psnr
 from vdeblur.metrics.reference import ReferenceMetrics
-from vdeblur.metrics.ssim import ssim
+from vdeblur.metrics.ssim import ssim, ssim_many
 
-__all__ = ["ReferenceMetrics", "psnr", "ssim"]
+__all__ = ["ReferenceMetrics", "psnr", "ssim", "ssim_many"]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from vdeblur.metrics.psnr import psnr
-from vdeblur.metrics.ssim import ssim
+from vdeblur.metrics.ssim import ssim_many
 
 
 class ReferenceMetrics:
@@ -15,6 +15,7 @@ class ReferenceMetrics:
 
     ``compare(inp, out, ref)`` returns ``(psnr_input, ssim_input, psnr_output, ssim_output)``;
     ``out`` is None for a frame passed through unchanged, whose output figures are its input's.
+    The figures are ``psnr``'s and ``ssim``'s; the two SSIMs share the reference's moments.
 
     >>> import numpy as np
     >>> a = np.zeros((16, 16, 3), np.uint8); b = a.copy(); b[0, 0, 0] = 255
@@ -28,7 +29,8 @@ class ReferenceMetrics:
         self.device = device
 
     def compare(self, inp: np.ndarray, out: np.ndarray | None, ref: np.ndarray) -> tuple[float, float, float, float]:
-        p_in, s_in = psnr(inp, ref), ssim(inp, ref, device=self.device)
         if out is None:
+            p_in, (s_in,) = psnr(inp, ref), ssim_many([inp], ref, device=self.device)
             return p_in, s_in, p_in, s_in
-        return p_in, s_in, psnr(out, ref), ssim(out, ref, device=self.device)
+        s_in, s_out = ssim_many([inp, out], ref, device=self.device)
+        return psnr(inp, ref), s_in, psnr(out, ref), s_out
