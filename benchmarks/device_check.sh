@@ -15,6 +15,9 @@
 #   test_cuda.xml            tests/test_cuda.py as JUnit XML (each test prints its measured error)
 #   sync_debug.txt           host-device syncs per restored frame (torch.cuda.set_sync_debug_mode)
 #   speed_<prec>_<size>[_cudnnbench].jsonl   benchmarks/methods_speed.py rows (up to 3 files)
+# DEVCHECK_FEW=1 (benchmarks/device_train.sh sets it) writes 3 files: device_check.log,
+# test_cuda.xml and speed.jsonl (every speed table's rows, each tagged "run": <the name above>);
+# env.txt and sync_debug.txt are then in the log only.
 # Exit status: 0 when the tests passed (or skipped cleanly without CUDA), 1 otherwise.
 set -u -o pipefail
 export PYTHONUNBUFFERED=1
@@ -24,6 +27,15 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PYTHON:-python3}
 exec > >(tee -a "$OUT/device_check.log") 2>&1
+FEW=${DEVCHECK_FEW:-0}
+side() { [ "$FEW" = 1 ] && echo /dev/null || echo "$OUT/$1"; }  # side FILE: where a side file goes
+speed_json() { [ "$FEW" = 1 ] && echo "$OUT/.speed_$1.jsonl" || echo "$OUT/$1.jsonl"; }
+speed_keep() {  # speed_keep TAG: with DEVCHECK_FEW, append TAG's rows to speed.jsonl
+    local f="$OUT/.speed_$1.jsonl"
+    [ "$FEW" = 1 ] || return 0
+    [ -f "$f" ] && sed "s/^{/{\"run\": \"$1\", /" "$f" >> "$OUT/speed.jsonl"
+    rm -f "$f"
+}
 
 T0=$(date +%s)
 BUDGET_S=${BUDGET_S:-450}
@@ -35,7 +47,7 @@ cap() {  # cap SECONDS: the smaller of SECONDS and what is left of the budget le
 say() { echo "== [$(($(date +%s) - T0)) s] $*"; }
 
 say "environment"
-$PY - <<'EOF' | tee "$OUT/env.txt"
+$PY - <<'EOF' | tee "$(side env.txt)"
 import importlib.util, platform, torch
 print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda)
 print("cuda available", torch.cuda.is_available())
@@ -60,7 +72,7 @@ say "tests exit $TESTS"
 DEV=${DEVCHECK_DEVICE:-cuda}
 if [ "$CUDA" = 1 ] || [ -n "${DEVCHECK_DEVICE:-}" ]; then
     say "host-device syncs per restored frame (sync debug mode) on $DEV"
-    DEV=$DEV SIZE=${DEVCHECK_SIZES%% *} timeout "$(cap 60)" $PY - <<'EOF2' 2>&1 | tee "$OUT/sync_debug.txt"
+    DEV=$DEV SIZE=${DEVCHECK_SIZES%% *} timeout "$(cap 60)" $PY - <<'EOF2' 2>&1 | tee "$(side sync_debug.txt)"
 import os, warnings, numpy as np, torch
 from vdeblur.engine.restorer import Restorer
 from vdeblur.errors import WeightsError
@@ -97,14 +109,16 @@ EOF2
             timeout "$(cap 150)" $PY benchmarks/methods_speed.py --baseline none --device "$DEV" \
                 --precision "$prec" --size "$size" --repeat "${DEVCHECK_REPEAT:-10}" \
                 --only "${DEVCHECK_ONLY:-}" $([ "$bench" = 1 ] && echo --cudnn-benchmark) \
-                --json "$OUT/$tag.jsonl" || say "speed table $tag: exit $?"
+                --json "$(speed_json "$tag")" || say "speed table $tag: exit $?"
+            speed_keep "$tag"
         done
     done
 else
     say "no CUDA: CUDA tests skipped; speed table rehearsed on the CPU (tiny frame, three entries)"
     timeout "$(cap 120)" $PY benchmarks/methods_speed.py --baseline none --device cpu \
-        --only identity,unsharp,fsm:small --size 320x176 --repeat 1 --json "$OUT/speed_cpu_rehearsal.jsonl"
+        --only identity,unsharp,fsm:small --size 320x176 --repeat 1 --json "$(speed_json speed_cpu_rehearsal)"
     [ $? -eq 0 ] || TESTS=1
+    speed_keep speed_cpu_rehearsal
 fi
 
 say "done: tests $([ "$TESTS" = 0 ] && echo PASS || echo FAIL), cuda $CUDA, files: $(ls "$OUT" | tr '\n' ' ')"
