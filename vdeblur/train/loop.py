@@ -486,9 +486,8 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
 @torch.no_grad()
 def validate_batch(method: Any, batch: dict[str, torch.Tensor], cfg: TrainConfig, chunk: int = 8) -> tuple[float, float]:
     """Mean PSNR (dB, 8-bit rounded) of restored and input current frames over a fixed batch of
-    samples (samples whose input equals the target are left out of the input's mean)."""
-    from vdeblur.engine.pipeline import mean_finite
-
+    samples (samples whose input equals the target are left out of the input's mean). Needs no
+    PyAV (the GPU device has none): the finite mean is taken here, not through engine.pipeline."""
     method.eval()
     x, y = batch["x"], batch["y"]
     cur = x.shape[1] - 1 if cfg.method == "r2d4" else method.past if x.shape[1] > 1 else 0
@@ -503,8 +502,12 @@ def validate_batch(method: Any, batch: dict[str, torch.Tensor], cfg: TrainConfig
         restored, _ = _forward(method, xb, cfg)
         outs += db(restored[-1].float(), yb)
         ins += db(xb[:, cur], yb)
-    both = mean_finite(outs), mean_finite(ins)
-    return tuple(float("nan") if m is None else m for m in both)  # type: ignore[return-value]
+
+    def mean(v: list[float]) -> float:  # as engine.pipeline.mean_finite (that module imports PyAV)
+        f = [d for d in v if math.isfinite(d)]
+        return math.fsum(f) / len(f) if f else math.inf if v else math.nan
+
+    return mean(outs), mean(ins)
 
 
 def validate(method: Any, val_set: Any, cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
