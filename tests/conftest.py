@@ -9,6 +9,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 from media import write_video  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the ``ray_head`` fixture (tests/ray_head.py) is ``slow``: a private Ray head
+    takes seconds to start and to stop, on top of the test."""
+    for item in items:
+        if "ray_head" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def clip(tmp_path):
     """A 12-frame 64x48 h264 mp4 with AAC audio, a title and a rotation."""

@@ -144,6 +144,7 @@ def _loss_drops(net, x, target, steps=6):
     return losses
 
 
+@pytest.mark.slow
 def test_atrous_trains():
     torch.manual_seed(0)
     net = AtrousNet(**ATROUS_VARIANTS["small"])

@@ -11,6 +11,7 @@ import pytest
 from media import write_video
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_kill_mid_run_leaves_no_output(tmp_path, sig):
     src = tmp_path / "in.mp4"

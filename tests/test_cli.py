@@ -112,6 +112,7 @@ def test_demo_json(cli):
     assert len(rows) == 17
 
 
+@pytest.mark.slow
 def test_demo_table(cli, tmp_path):
     r = cli("demo", "--frames", "12", "--keep", tmp_path / "demo")
     assert r.exit_code == 0, r.output

@@ -95,6 +95,7 @@ def test_subtitles_copied(cli, tmp_path):
         assert c.streams.subtitles[0].codec_context.name in ("subrip", "srt")
 
 
+@pytest.mark.slow
 def test_stdin_to_stdout_with_ffmpeg_io(clip, tmp_path):
     import subprocess
     import sys

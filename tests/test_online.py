@@ -108,6 +108,7 @@ def test_torch_noise_matches_r2d4_eq1_statistics():
         assert abs(t.mean().item() - 128) < 1
 
 
+@pytest.mark.slow
 def test_train_photos_minutes_checkpoint_resume_export(cli, photos, tmp_path):
     ck, out = tmp_path / "ck" / "atrous.ck", tmp_path / "atrous.safetensors"
     args = ["train", "--method", "atrous", "--dataset", "photos", "--data", photos, "--batch", "2",

@@ -120,6 +120,7 @@ def test_zero_rows(tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_many_rows_are_reduced(tmp_path):
     n = 100_000
     c = ReportCollector()

@@ -64,6 +64,7 @@ def test_blur_score_scale_and_dtypes() -> None:
         blur_score(np.zeros((4, 4, 3), np.uint8))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_accuracy_on_partially_blurred_clips(seed: int) -> None:
     blurred, _, labels = _clip(seed)
@@ -72,6 +73,7 @@ def test_accuracy_on_partially_blurred_clips(seed: int) -> None:
     assert acc >= 0.9
 
 
+@pytest.mark.slow
 def test_accuracy_mostly_blurred_clip() -> None:
     blurred, _, labels = _clip(1, 0.7)  # REBVIDS: up to 70% of frames blurred
     assert accuracy(run(LaplacianSelector(), blurred), labels) >= 0.9

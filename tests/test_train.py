@@ -26,6 +26,7 @@ def data(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["golf", "deblurnet", "r2d4", "mlfa", "srn", "atrous"])
 def test_a_few_steps_lower_the_loss(method, data):
     from vdeblur.data.datasets import open_dataset
@@ -76,6 +77,7 @@ def _state(net):
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_golf_trains_f_then_g_with_f_frozen(cli, data, tmp_path):
     """golf-optimizer 5.2: F first (G untouched), then G with F fixed (loaded with --init)."""
     from vdeblur.data.datasets import open_dataset
@@ -110,6 +112,7 @@ def test_golf_trains_f_then_g_with_f_frozen(cli, data, tmp_path):
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
+@pytest.mark.slow
 def test_mlfa_stage1_from_atrous_and_frozen(cli, data, tmp_path):
     from vdeblur.data.datasets import open_dataset
     from vdeblur.train.loop import TrainConfig, train
@@ -156,6 +159,7 @@ def _without_noisy(seq):
     return dataclasses.replace(seq, frame_paths=[p[:2] for p in seq.frame_paths])
 
 
+@pytest.mark.slow
 def test_fsm_training_export_and_use(cli, data, tmp_path):
     """The frame selector trains as a classifier; its export is found by `--select fsm` / bench."""
     import os
