@@ -4,7 +4,9 @@
 #      none,low,moderate,severe), CONCURRENTLY on the one GPU: one train_all.sh process per net
 #      (same recipe: --init the shipped weights, its learning rate, EMA 0.999, checkpoints), each
 #      for TRAIN_MIN minutes of wall time, fp32 (cuDNN convolutions use TF32; the train loop has no
-#      GradScaler for fp16), crop 256 and batch 16 (the CPU's are 64 and 8);
+#      GradScaler for fp16), crop 192 and batch 16 (the CPU's are 64 and 8;
+#      crop 192 because runs/photos are 480-800 px high and a view is supersampled 4x at 0.75-1.5
+#      photo px each: at 192 a 480 px photo still gives 2.5 photo px per output px, at 256 only 1.9);
 #   2. packs the EMA exports, their weights.toml entries and the training logs into train.tar.gz;
 #   3. runs benchmarks/device_check.sh (CUDA tests, sync count, speed tables) with what is left of
 #      BUDGET_S, writing 3 files (DEVCHECK_FEW=1).
@@ -41,7 +43,7 @@
 # sha256, size and recipe in weights.toml) only where it beats the shipped file on that test.
 #
 # Environment: OUT, BUDGET_S (the whole script's seconds; 500), TRAIN_MIN (4), PHOTOS
-# (runs/photos), NETS (train_all.sh's five), CROP, BATCH (256/16 on CUDA, 64/8 on the CPU),
+# (runs/photos), NETS (train_all.sh's five), CROP, BATCH (192/16 on CUDA, 64/8 on the CPU),
 # THREADS (CPU threads per trainer; 3 on CUDA, else OMP_NUM_THREADS or 1), CKMIN (checkpoint
 # minutes; 1), GRACE_S (a trainer is killed TRAIN_MIN*60 + GRACE_S after its start; 90),
 # DC_MIN_S (device_check gets at least this; 40), WORK (trainers' folder; a new /tmp folder).
@@ -73,7 +75,7 @@ fi
 read -r CUDA CARD < <($PY -c "import torch; c = torch.cuda.is_available(); print(int(c), (torch.cuda.get_device_name(0) if c else 'no CUDA: CPU rehearsal') + ', torch ' + torch.__version__)")
 [ -n "${CUDA:-}" ] || { say "torch does not import"; exit 2; }
 if [ "$CUDA" = 1 ]; then
-    DEVICE=cuda CROP=${CROP:-256} BATCH=${BATCH:-16} THREADS=${THREADS:-3}
+    DEVICE=cuda CROP=${CROP:-192} BATCH=${BATCH:-16} THREADS=${THREADS:-3}
     export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 else
     DEVICE=cpu CROP=${CROP:-64} BATCH=${BATCH:-8} THREADS=${THREADS:-${OMP_NUM_THREADS:-1}}
