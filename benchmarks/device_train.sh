@@ -7,6 +7,9 @@
 #      GradScaler for fp16), crop 192 and batch 16 (the CPU's are 64 and 8;
 #      crop 192 because runs/photos are 480-800 px high and a view is supersampled 4x at 0.75-1.5
 #      photo px each: at 192 a 480 px photo still gives 2.5 photo px per output px, at 256 only 1.9);
+#      Memory: autograd's saved tensors per step (counted on the CPU with saved_tensors_hooks at
+#      64x64, scaled to 192x192 x 16) ~1.7 GiB atrous, 5.4 mlfa, 0.7 srn, 4.2 golf, 8.4 r2d4:
+#      ~20 GiB for all five of the H200's 139, so BATCH=32 would fit too;
 #   2. packs the EMA exports, their weights.toml entries and the training logs into train.tar.gz;
 #   3. runs benchmarks/device_check.sh (CUDA tests, sync count, speed tables) with what is left of
 #      BUDGET_S, writing 3 files (DEVCHECK_FEW=1).
