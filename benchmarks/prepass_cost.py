@@ -34,7 +34,8 @@ def main() -> None:
 
     cv2.setNumThreads(a.threads)
     torch.set_num_threads(a.threads)
-    import vdeblur.restore as restore
+    import vdeblur.jobs.span as span
+    from vdeblur.jobs import RunOptions, run_file
     from selector_media import make_clip, write_clip
     from vdeblur.select.context import prepass
 
@@ -44,18 +45,18 @@ def main() -> None:
         clip.options = {"crf": "20", "preset": "veryfast"}
         src = os.path.join(tmp, "in.mp4")
         write_clip(src, clip)
-        opts = restore.RunOptions(method="unsharp", select="laplacian", force=True, device="cpu")
-        real = restore.whole_file_context
+        opts = RunOptions(method="unsharp", select="laplacian", force=True, device="cpu")
+        real = span.whole_file_context
 
         restored: dict[bool, int] = {}
 
         def run(context: bool) -> None:
-            restore.whole_file_context = real if context else (lambda o, i: False)
+            span.whole_file_context = real if context else (lambda o, i: False)
             try:
-                s = restore.restore_video(src, os.path.join(tmp, "out.mp4"), opts)
+                s = run_file(src, os.path.join(tmp, "out.mp4"), opts)
                 restored[context] = s.restored
             finally:
-                restore.whole_file_context = real
+                span.whole_file_context = real
 
         jobs = {"prepass": lambda: prepass(src), "run (whole file)": lambda: run(True),
                 "run (streaming)": lambda: run(False)}

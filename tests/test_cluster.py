@@ -1,4 +1,4 @@
-"""vdeblur.engine.cluster: the in-process executor, and the Ray one against a private Ray head."""
+"""vdeblur.jobs.executors: the in-process executor, and the Ray one against a private Ray head."""
 
 import operator
 import time
@@ -6,7 +6,8 @@ import time
 import pytest
 from ray_head import ray_head  # noqa: F401 - a fixture
 
-from vdeblur.engine.cluster import LocalExecutor, RayExecutor, _raise_for_test, make_executor
+from vdeblur.io.probe import check_input_path  # a library call that raises InputError
+from vdeblur.jobs.executors import LocalExecutor, RayExecutor, make_executor
 from vdeblur.errors import ClusterError, InputError, UsageError
 
 # ---------------------------------------------------------------------------------------------
@@ -31,11 +32,11 @@ def test_local_results_in_order_and_lazily():
 
 def test_local_reraises_the_original_exception():
     ex = LocalExecutor()
-    h = ex.submit(_raise_for_test, "InputError", "not a video: a.txt")
+    h = ex.submit(check_input_path, "/nonexistent/a.txt")
     for _ in range(2):  # the same error each time
         with pytest.raises(InputError) as info:
             ex.result(h)
-        assert str(info.value) == "not a video: a.txt"
+        assert str(info.value) == "input not found: /nonexistent/a.txt"
     with pytest.raises(ValueError, match="invalid literal"):
         ex.result(ex.submit(int, "x"))
     ex.close()
@@ -75,7 +76,7 @@ def test_not_a_ray_port_fails_fast(monkeypatch):
     """A port that answers but is not Ray's (here: one that accepts and says nothing)."""
     import socket
 
-    from vdeblur.engine import cluster
+    from vdeblur.jobs import executors as cluster
 
     ray = pytest.importorskip("ray")
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1.0)
@@ -117,16 +118,16 @@ def test_ray_results_in_order(ray_head, capfd):  # noqa: F811
 
 def test_ray_task_exception_comes_back_as_itself(ray_head, capfd):  # noqa: F811
     with make_executor(ray_head) as ex:
-        h = ex.submit(_raise_for_test, "InputError", "not a video: /data/a.txt")
+        h = ex.submit(check_input_path, "/nonexistent/data/a.txt")
         bad_int = ex.submit(int, "x")
         fine = ex.submit(operator.mul, 6, 7)
         with pytest.raises(InputError) as info:
             ex.result(h)
         assert type(info.value) is InputError
-        assert str(info.value) == "not a video: /data/a.txt"
+        assert str(info.value) == "input not found: /nonexistent/data/a.txt"
         notes = getattr(info.value, "__notes__", None)
         if notes is not None:  # Python 3.11+: the worker's traceback, for --debug
-            assert "raised in a Ray task" in notes[0] and "_raise_for_test" in notes[0]
+            assert "raised in a Ray task" in notes[0] and "check_input_path" in notes[0]
         with pytest.raises(ValueError) as info2:
             ex.result(bad_int)
         assert type(info2.value) is ValueError

@@ -138,12 +138,12 @@ def test_truncated_input_reports_lost_frames(cli, tmp_path):
 
 
 def test_internal_error_one_line_and_debug_traceback(cli, clip, tmp_path, monkeypatch):
-    import vdeblur.batch
+    import vdeblur.jobs.runner
 
     def boom(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(vdeblur.batch, "restore_video", boom)
+    monkeypatch.setattr(vdeblur.jobs.runner, "restore_span", boom)
     check(cli("run", clip, "-o", tmp_path / "o.mp4"), 1, "internal error: RuntimeError: boom")
     r = cli("--debug", "run", clip, "-o", tmp_path / "o.mp4")
     assert isinstance(r.exception, RuntimeError)  # --debug lets the traceback through

@@ -195,14 +195,18 @@ def test_segments_restore_as_one_pass(cli, tmp_path):
 def test_motion_clip_gains_on_blurred_frames_and_loses_on_none(tmp_path):
     """Camera pan and shake, a parallax layer and a moving object, partly blurred as REBVIDS is,
     H.264: the laplacian selector's labels, lucky's output against the true frames."""
-    from vdeblur.restore import RunOptions, restore_video
+    from vdeblur.jobs import RunOptions, Sink, run_file
 
     c = make_clip(30, (320, 192), seed=3)
     src, out = tmp_path / "in.mp4", tmp_path / "out.mkv"
     write_video(src, frames=c.frames, size=(320, 192), options=H264)
     rows = []
-    restore_video(str(src), str(out), RunOptions(method="lucky", codec="ffv1", crf=None, device="cpu"),
-                  on_result=rows.append)
+
+    class Rows(Sink):
+        def frame(self, inp, r):
+            rows.append(r)
+
+    run_file(str(src), str(out), RunOptions(method="lucky", codec="ffv1", crf=None, device="cpu"), sink=Rows())
     inp, got = read_video(src)["frames"], read_video(out)["frames"]
     gains = [psnr(got[i], c.references[i]) - psnr(inp[i], c.references[i]) for i in range(30) if c.blurred[i]]
     assert min(gains) >= -0.1

@@ -152,6 +152,7 @@ def test_piece_across_containers(cli, tmp_path, ext):
     assert got["audio_packets"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every", [1, 3])
 def test_segmented_piece_equals_one_pass(cli, tmp_path, every):
     """A piece longer than --segment is cut into segments: the same frames, rows, reference
@@ -196,7 +197,7 @@ def test_segmented_piece_resumes(gop, cli, tmp_path, monkeypatch):
     path, src = gop
     out = tmp_path / "out.mp4"
     args = ["run", path, "-o", out, "-m", "identity", "--crf", "0", "--segment", "0.4", "--start", "0.4", "--frames", "25"]
-    monkeypatch.setattr("vdeblur.segmented.join_parts", lambda *a, **k: (_ for _ in ()).throw(OSError("disk on fire")))
+    monkeypatch.setattr("vdeblur.jobs.runner.join_parts", lambda *a, **k: (_ for _ in ()).throw(OSError("disk on fire")))
     r = cli(*args)
     assert r.exit_code == 1 and not out.exists()
     monkeypatch.undo()

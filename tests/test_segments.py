@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from media import GOP10, read_video, write_video
-from vdeblur.io.segments import plan_segments
+from vdeblur.jobs.segments import plan_segments
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_segmented_vfr_keeps_timestamps(vfr_clip, cli, tmp_path):
     assert read_video(out)["times"] == pytest.approx(times, abs=1e-3)
 
 
-@pytest.mark.parametrize("method", ["unsharp", "r2d4"])
+@pytest.mark.parametrize("method", ["unsharp", pytest.param("r2d4", marks=pytest.mark.slow)])
 def test_segments_are_deterministic_and_warm_frames_not_written(gop_clip, cli, tmp_path, method):
     """Two segmented runs give the same frames; a recurrent method's warm-up frames are restored
     but not written twice (the frame count and times equal the input's)."""
@@ -97,7 +97,7 @@ def test_segments_are_deterministic_and_warm_frames_not_written(gop_clip, cli, t
 
 
 def test_failed_segmented_run_keeps_parts_and_no_output(gop_clip, cli, tmp_path, monkeypatch):
-    import vdeblur.io.segments as seg
+    import vdeblur.jobs.segments as seg
 
     path, _ = gop_clip
     out = tmp_path / "out.mp4"
@@ -106,7 +106,7 @@ def test_failed_segmented_run_keeps_parts_and_no_output(gop_clip, cli, tmp_path,
         raise OSError("disk on fire")
 
     monkeypatch.setattr(seg, "join_parts", broken)
-    monkeypatch.setattr("vdeblur.segmented.join_parts", broken)
+    monkeypatch.setattr("vdeblur.jobs.runner.join_parts", broken)
     r = cli("run", path, "-o", out, "-m", "identity", "--segment", "0.4")
     assert r.exit_code == 1 and not out.exists()
     parts = tmp_path / ".out.mp4.vdeblur-parts"
@@ -121,7 +121,7 @@ def test_failed_segmented_run_keeps_parts_and_no_output(gop_clip, cli, tmp_path,
 def test_resume_with_other_settings_starts_over(gop_clip, cli, tmp_path, monkeypatch):
     path, _ = gop_clip
     out = tmp_path / "out.mp4"
-    monkeypatch.setattr("vdeblur.segmented.join_parts", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr("vdeblur.jobs.runner.join_parts", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     r = cli("run", path, "-o", out, "-m", "identity", "--segment", "0.4")
     assert r.exit_code == 130 and "--resume" in r.stderr
     monkeypatch.undo()
@@ -139,6 +139,7 @@ def _slow_clip(path):
                 options={"preset": "ultrafast", "crf": "10", "g": "8", "keyint_min": "8", "sc_threshold": "0"})
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     """Kill a segmented run with SIGKILL once some segments are done; --resume finishes it from
     there, and the output equals an uninterrupted run's, frame for frame (lossless encodes: two
@@ -236,6 +237,7 @@ def test_segmented_damaged_input_is_exit_6_with_what_decoded(cli, tmp_path):
     assert not (tmp_path / ".out.mkv.vdeblur-parts").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every", [1, 3])
 def test_segments_label_and_restore_as_one_pass(cli, tmp_path, every):
     """The selector sees its whole window across a border (context frames, scored not restored),

@@ -197,7 +197,7 @@ def test_report_draws_shots(cli, tmp_path, monkeypatch):
 
 def test_whole_file_context_only_for_whole_files(tmp_path):
     """Pipes, pieces, saved labels and streaming-only selectors keep the streaming selector."""
-    from vdeblur.restore import RunOptions, whole_file_context
+    from vdeblur.jobs.options import RunOptions, whole_file_context
 
     f = tmp_path / "in.mp4"
     f.write_bytes(b"x")

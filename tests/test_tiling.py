@@ -3,8 +3,6 @@ import torch
 from torch import nn
 
 from vdeblur.engine.tiling import (
-    auto_tile,
-    free_device_memory,
     is_oom,
     run_tiled_or_whole,
     tile_grid,
@@ -217,16 +215,3 @@ def test_whole_frame_when_it_fits():
     x = torch.rand(1, 3, 64, 64)
     assert run_tiled_or_whole(rec, x, None, 8, 1, "cpu") is x
     assert rec.shapes == [(1, 3, 64, 64)]
-
-
-def test_auto_tile():
-    assert auto_tile(1080, 1920, 1000, 10 * 1024**3) is None  # ~2 GB needed, 10 GiB free
-    assert auto_tile(1080, 1920, 1000, None) is None  # unknown (CPU): no tiling
-    t = auto_tile(2160, 3840, 1000, 2 * 1024**3)
-    assert t is not None and t % 64 == 0 and t * t * 1000 <= 2 * 1024**3 and t < 2160
-    assert auto_tile(2160, 3840, 1000, 1) == 64  # never below the minimum
-
-
-def test_free_device_memory_cpu_is_none():
-    assert free_device_memory("cpu") is None
-    assert free_device_memory(torch.device("cpu")) is None

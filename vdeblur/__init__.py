@@ -3,11 +3,11 @@
 __version__ = "0.1.0"
 
 
-def restore_video(*args, **kwargs):
-    """See :func:`vdeblur.restore.restore_video` (imported lazily: it pulls in torch and PyAV)."""
-    from vdeblur.restore import restore_video as _rv
+def run_file(*args, **kwargs):
+    """See :func:`vdeblur.jobs.run_file` (imported lazily: it pulls in torch and PyAV)."""
+    from vdeblur.jobs import run_file as _run
 
-    return _rv(*args, **kwargs)
+    return _run(*args, **kwargs)
 
 
 def list_methods():

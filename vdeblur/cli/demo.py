@@ -24,7 +24,7 @@ def demo(
     from vdeblur.data.synth import synth_clip
     from vdeblur.errors import OutputError
     from vdeblur.io.writer import write_rgb_video
-    from vdeblur.restore import RunOptions, restore_video
+    from vdeblur.jobs import RunOptions, Sink, run_file
 
     clip = synth_clip(n_frames=frames, seed=seed)
     with tempfile.TemporaryDirectory(prefix="vdeblur-demo-") as tmp:
@@ -44,14 +44,18 @@ def demo(
                 f"{sum(clip.labels)} blurred; restoring with {method}")
         rows: list[list] = []
 
-        def on_result(r) -> None:
-            row = [r.frame, clip.labels[r.frame], r.blurred, r.restored, r.psnr_input, r.psnr, r.ssim_input, r.ssim, r.ms]
-            if json:
-                json_line({**vars(r), "truly_blurred": clip.labels[r.frame]})
-            rows.append(row)
+        class DemoSink(Sink):
+            def warn(self, message: str) -> None:
+                log(message)
+
+            def frame(self, inp: str, r) -> None:
+                row = [r.frame, clip.labels[r.frame], r.blurred, r.restored, r.psnr_input, r.psnr, r.ssim_input, r.ssim, r.ms]
+                if json:
+                    json_line({**r.as_dict(), "truly_blurred": clip.labels[r.frame]})
+                rows.append(row)
 
         opts = RunOptions(method=method, device=device, force=True)
-        s = restore_video(blurred, restored, opts, reference=sharp, on_result=on_result, warn=log)
+        s = run_file(blurred, restored, opts, reference=sharp, sink=DemoSink())
     correct = sum(1 for r in rows if r[1] == r[2])
     restored_rows = [r for r in rows if r[3]]
     gain_restored = (

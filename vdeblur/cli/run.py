@@ -11,6 +11,8 @@ import typer
 from vdeblur.cli import common
 from vdeblur.cli.output import Progress, json_line, log, print_table
 from vdeblur.errors import EXIT_SOME_FAILED, UsageError
+from vdeblur.jobs.events import Sink
+from vdeblur.jobs.options import SEGMENT_SECONDS
 
 
 def run(
@@ -44,7 +46,7 @@ def run(
     keep_going: bool = typer.Option(False, "--keep-going", "-k", help="With several inputs, go on past a file that fails (exit 7 at the end if any failed)."),
     start: Optional[str] = typer.Option(None, "--start", help="Restore a piece from this time on: seconds (12.5) or [HH:]MM:SS[.ms]. OUT starts at the first frame at or after it, its timestamps less TIME (as ffmpeg -ss gives them), with the audio of the same span."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Restore a piece of N frames (from --start, else from the first frame), with the audio of the same span; --reference is cut the same way. A piece longer than --segment is cut into segments as a whole video is."),
-    segment: float = typer.Option(60.0, "--segment", min=0.0, help="Cut videos longer than this many seconds at keyframes and restore the segments one by one (resumable; 0: never cut)."),
+    segment: float = typer.Option(SEGMENT_SECONDS, "--segment", min=0.0, help="Cut videos longer than this many seconds at keyframes and restore the segments one by one (resumable; 0: never cut)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last finished segment (same input and settings)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Send files and segments as tasks to the Ray cluster at ADDRESS (host:port, or auto); needs the ray extra of vdeblur and a filesystem the workers share."),
     task_cpus: float = typer.Option(1.0, "--task-cpus", min=0.01, help="CPU cores each cluster task reserves."),
@@ -53,9 +55,10 @@ def run(
     json: bool = common.JSON,
 ) -> None:
     """Restore videos: decode, select blurred frames, restore them, re-encode with audio and timing kept."""
-    from vdeblur.batch import BatchOptions, expand_inputs, is_batch, make_dirs, run_inputs
     from vdeblur.engine.memory import parse_size
-    from vdeblur.restore import RunOptions, check_options
+    from vdeblur.jobs import JobOptions, RunOptions, run_jobs
+    from vdeblur.jobs.build import build
+    from vdeblur.jobs.inputs import expand_inputs, make_dirs, several
 
     if output == "-" and json:
         raise UsageError("--json writes to stdout, which -o - already uses for the video")
@@ -69,61 +72,29 @@ def run(
         max_memory=None if max_memory is None else parse_size(max_memory), ensemble=ensemble, codec=codec, crf=crf, preset=preset,
         pix_fmt=pix_fmt, io=io, force=force, format=format, start=parse_time(start, "--start"), frames=frames,
     )
-    batch_mode = is_batch(inputs)
+    many = several(inputs)
     pairs = expand_inputs(inputs, output, warn=log)
-    if batch_mode and reference is not None:
+    if many and reference is not None:
         raise UsageError("--reference takes one input video")
-    if batch_mode and labels is not None:
+    if many and labels is not None:
         raise UsageError("--labels takes one input video")
-    if getattr(check_options(opts), "needs_labels", False) and select == "none" and labels is None:  # usage errors before anything is written
+    # usage errors and the method's build (once; the run reuses it) before anything is written
+    if getattr(build(opts, need_metrics=reference is not None, warn=log).method, "needs_labels", False) \
+            and select == "none" and labels is None:
         log(f"{method} restores blurred frames from the frames labelled sharp, and --select none labels "
             "none sharp: every frame gets the fallback")
-    reports = _report_paths(report, pairs, output, batch_mode)
-    if batch_mode:
+    reports = _report_paths(report, pairs, output, many)
+    if many:
         make_dirs(pairs)
-    b = BatchOptions(segment=segment, resume=resume, cluster=cluster, task_cpus=task_cpus, task_gpus=task_gpus,
-                     keep_going=keep_going and batch_mode, reference=reference)
-    progress = Progress(enabled=not json)
-    collectors: dict[str, Any] = {}
-    t_start: dict[str, float] = {}
-
-    def on_start(inp: str, total: int | None) -> None:
-        progress.stop()
-        progress.label = os.path.basename(inp) if batch_mode else "restoring"
-        progress.start(total)
-        t_start[inp] = time.perf_counter()
-        if inp in reports:
-            from vdeblur.report import ReportCollector
-            collectors[inp] = ReportCollector()
-
-    def on_result(inp: str, r) -> None:
-        if inp in collectors:
-            collectors[inp].add(vars(r))
-        if json:
-            if not batch_mode:
-                json_line(vars(r))
-        else:
-            progress.advance()
-
-    def on_file(res) -> None:
-        progress.stop()
-        if res.ok and not res.skipped and not json:  # one line: where the output went
-            progress.done(res.output, res.summary.frames if res.summary else None,
-                          time.perf_counter() - t_start[res.input] if res.input in t_start else None)
-        c = collectors.pop(res.input, None)
-        if c is not None and (res.ok or len(c)):
-            c.save(reports[res.input], title=f"vdeblur run --method {method}: {os.path.basename(res.input)}")
-        if not res.ok and batch_mode and keep_going:
-            log(f"{res.input}: {res.error}")
-        if batch_mode and json:
-            json_line(res.as_dict())
-
+    jopts = JobOptions(segment=segment, resume=resume, cluster=cluster, task_cpus=task_cpus, task_gpus=task_gpus,
+                       keep_going=keep_going and many, reference=reference)
+    sink = CliSink(method, many, json, reports, keep_going)
     try:
-        results = run_inputs(pairs, opts, b, on_start=on_start, on_result=on_result, on_file=on_file, warn=log)
+        results = run_jobs(pairs, opts, jopts, sink)
     finally:
-        progress.stop()
+        sink.progress.stop()
     failed = [r for r in results if not r.ok]
-    if not batch_mode:
+    if not many:
         summary = results[0].summary
         if summary is None:  # --resume found OUT complete: said on stderr
             if json:
@@ -145,6 +116,51 @@ def run(
     if failed:
         log(f"{len(failed)} of {len(results)} files failed: " + ", ".join(r.input for r in failed))
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+class CliSink(Sink):
+    """The run's results on the terminal: progress (stderr), JSON lines (stdout), report PNGs."""
+
+    def __init__(self, method: str, many: bool, json: bool, reports: dict[str, str], keep_going: bool) -> None:
+        self.method, self.many, self.json, self.reports, self.keep_going = method, many, json, reports, keep_going
+        self.progress = Progress(enabled=not json)
+        self.collectors: dict[str, Any] = {}
+        self.t_start: dict[str, float] = {}
+
+    def warn(self, message: str) -> None:
+        log(message)
+
+    def file_started(self, inp: str, frames: int | None) -> None:
+        self.progress.stop()
+        self.progress.label = os.path.basename(inp) if self.many else "restoring"
+        self.progress.start(frames)
+        self.t_start[inp] = time.perf_counter()
+        if inp in self.reports:
+            from vdeblur.report import ReportCollector
+
+            self.collectors[inp] = ReportCollector()
+
+    def frame(self, inp: str, r: Any) -> None:
+        if inp in self.collectors:
+            self.collectors[inp].add(r.as_dict())
+        if self.json:
+            if not self.many:
+                json_line(r.as_dict())
+        else:
+            self.progress.advance()
+
+    def file_done(self, res: Any) -> None:
+        self.progress.stop()
+        if res.ok and not res.skipped and not self.json:  # one line: where the output went
+            self.progress.done(res.output, res.summary.frames if res.summary else None,
+                               time.perf_counter() - self.t_start[res.input] if res.input in self.t_start else None)
+        c = self.collectors.pop(res.input, None)
+        if c is not None and (res.ok or len(c)):
+            c.save(self.reports[res.input], title=f"vdeblur run --method {self.method}: {os.path.basename(res.input)}")
+        if not res.ok and self.many and self.keep_going:
+            log(f"{res.input}: {res.error}")
+        if self.many and self.json:
+            json_line(res.as_dict())
 
 
 def parse_time(text: str | None, option: str) -> float | None:
@@ -180,14 +196,14 @@ def _default_select(method: str, select: str | None) -> str:
     return "laplacian"
 
 
-def _report_paths(report: str | None, pairs: list[tuple[str, str]], output: str, batch_mode: bool) -> dict[str, str]:
+def _report_paths(report: str | None, pairs: list[tuple[str, str]], output: str, many: bool) -> dict[str, str]:
     """input -> report file. With several inputs ``report`` is a directory: one PNG per output,
     named after the output's path below -o."""
     from vdeblur.report import check_report_path
 
     if report is None:
         return {}
-    if not batch_mode:
+    if not many:
         check_report_path(report)
         return {pairs[0][0]: report}
     if os.path.exists(report) and not os.path.isdir(report):

@@ -42,6 +42,14 @@ class FrameResult:
     psnr_input: float | None = None
     ssim_input: float | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The row of ``run --json`` and of a segment's results file."""
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FrameResult":
+        return cls(**d)
+
 
 @dataclass
 class Summary:

@@ -122,41 +122,6 @@ def tiled_call(fn: Fn, x: torch.Tensor, tile: int, overlap: int, multiple: int =
     return acc.div_(norm)
 
 
-def free_device_memory(device: torch.device | str) -> int | None:
-    """Free bytes on a CUDA device (``torch.cuda.mem_get_info``); None elsewhere or if unknown."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        return None
-    try:
-        free, _total = torch.cuda.mem_get_info(device)
-    except (RuntimeError, AssertionError, ValueError):  # no driver, bad index: just don't auto-tile
-        return None
-    return int(free)
-
-
-def auto_tile(
-    h: int,
-    w: int,
-    bytes_per_pixel_estimate: float,
-    free_bytes: int | None,
-    headroom: float = 0.8,
-    granule: int = 64,
-    min_tile: int = 64,
-) -> int | None:
-    """A tile size for an h x w frame needing ~``bytes_per_pixel_estimate`` bytes a pixel, or None
-    when the whole frame fits in ``headroom`` of ``free_bytes`` (or free memory is unknown).
-
-    The tile is the largest multiple of ``granule`` whose square fits, at least ``min_tile``.
-    """
-    if free_bytes is None or bytes_per_pixel_estimate <= 0:
-        return None
-    budget = free_bytes * headroom
-    if h * w * bytes_per_pixel_estimate <= budget:
-        return None
-    side = int(math.sqrt(max(budget, 0) / bytes_per_pixel_estimate))
-    return max(min_tile, (side // granule) * granule)
-
-
 def is_oom(exc: BaseException) -> bool:
     """True for an out-of-memory error of any device: ``torch.OutOfMemoryError`` (CUDA, and the
     CPU allocator in recent torch), an 'out of memory' RuntimeError (CUDA, MPS), the CPU

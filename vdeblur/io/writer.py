@@ -222,7 +222,6 @@ class VideoWriter:
         preset: str | None = None,
         pix_fmt: str | None = None,
         format: str | None = None,
-        options: dict[str, str] | None = None,
         video_template: Any = None,
     ):
         self.target = target
@@ -230,7 +229,6 @@ class VideoWriter:
         self.info = info
         self.codec = codec
         self.crf, self.preset = crf, preset
-        self.options = dict(options or {})
         self.format = format
         self.copy_streams = list(copy_streams)
         self.pix_fmt = pix_fmt or default_pix_fmt(info, codec)
@@ -359,7 +357,6 @@ class VideoWriter:
                 opts["b"] = "0"
         if self.preset:
             opts["preset"] = self.preset
-        opts.update(self.options)
         s.options = opts
         return s
 

@@ -122,13 +122,6 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-def _raise_for_test(kind: str, message: str) -> None:
-    """Raise ``vdeblur.errors.<kind>(message)``: the tests' way to fail inside a Ray worker."""
-    from vdeblur import errors
-
-    raise getattr(errors, kind)(message)
-
-
 def _one_line(text: object, limit: int = 300) -> str:
     lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
     line = lines[0] if lines else ""

@@ -1,19 +1,25 @@
-"""restore_video: the library call behind `vdeblur run` (one input -> one output)."""
+"""The settings of a run and the checks that need nothing opened or built.
+
+``RunOptions`` says how each frame is restored and encoded; ``JobOptions`` how the files are
+cut into spans and where the spans run. ``check_options`` validates a run from the method's
+registered spec alone (no net is built, no weights are read); the checks of one input/output
+pair come before anything of it is opened.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass, replace
-from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import numpy as np
-
-from vdeblur.metrics.reference import ReferenceMetrics
 from vdeblur.errors import DamagedInputError, InputError, OutputError, UsageError
-from vdeblur.engine.pipeline import Engine, FrameResult, Summary
 
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vdeblur.engine.pipeline import Summary
 
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
@@ -43,6 +49,23 @@ class RunOptions:
     start: float | None = None  # seconds: restore from the first frame at or after it (--start)
     frames: int | None = None  # restore this many frames only (--frames)
     labels: str | None = None  # --labels FILE: saved labels (classify --json/--csv) instead of the selector
+
+
+#: default segment length, seconds of video (a segment ends at the first keyframe after it)
+SEGMENT_SECONDS = 60.0
+
+
+@dataclass
+class JobOptions:
+    """How the inputs of one run become spans, and where the spans run."""
+
+    segment: float = SEGMENT_SECONDS  # seconds; 0: never cut (one pass)
+    resume: bool = False
+    cluster: str | None = None
+    task_cpus: float = 1.0
+    task_gpus: float | None = None
+    keep_going: bool = False
+    reference: str | None = None
 
 
 def check_output(inp: str, out: str, force: bool) -> None:
@@ -84,21 +107,17 @@ def check_output_format(out: str, fmt: str | None) -> None:
             os.remove(tmp)
 
 
-@dataclass
-class Setup:
-    method: Any
-    restorer: Any
-    selector: Any
-    device: Any  # None: frames go from decoder to encoder untouched
-    batch: int
-
-
 def check_options(o: RunOptions) -> Any:
-    """The usage errors of ``o`` (nothing is opened); returns the method."""
+    """The usage errors of ``o``, from the method's registered spec (nothing is opened, no net is
+    built, no weights are read); returns the spec."""
     from vdeblur.engine.precision import check_precision
-    from vdeblur.methods.registry import create
+    from vdeblur.methods.registry import get_spec
 
-    method = create(o.method, **(o.method_cfg or {}))
+    spec = get_spec(o.method)
+    unknown = set(o.method_cfg or {}) - spec.accepts()
+    if unknown:
+        opts = ", ".join(sorted("--" + u.replace("_", "-") for u in unknown))
+        raise UsageError(f"method {o.method!r} does not take {opts}")
     check_precision(o.precision)
     if o.io not in ("pyav", "ffmpeg"):
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")
@@ -112,7 +131,16 @@ def check_options(o: RunOptions) -> Any:
         raise UsageError(f"bad --frames {o.frames}: expected 1 or more")
     if is_piece(o) and o.io != "pyav":
         raise UsageError("--start and --frames need --io pyav")
-    return method
+    if o.labels and is_piece(o):
+        raise UsageError("--labels labels the whole video; it does not combine with --start or --frames")
+    return spec
+
+
+def check_file(o: RunOptions, inp: str, out: str) -> None:
+    """The checks of one input/output pair, before anything of it is opened."""
+    if o.io == "pyav" and "-" in (inp, out):
+        raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
+    check_output(inp, out, o.force)
 
 
 def whole_file_context(o: RunOptions, inp: str) -> bool:
@@ -128,40 +156,6 @@ def whole_file_context(o: RunOptions, inp: str) -> bool:
 def is_piece(o: RunOptions) -> bool:
     """--start or --frames: a piece of the video is restored."""
     return bool(o.start) or o.frames is not None
-
-
-def prepare(o: RunOptions, inp: str, out: str, *, need_metrics: bool = False, check_out: bool = True,
-            warn: Callable[[str], None] = lambda m: None) -> Setup:
-    """Check the options (usage errors first: nothing is opened before they make sense) and build
-    the method, restorer and selector."""
-    from vdeblur.select import make_selector
-
-    method = check_options(o)
-    if getattr(method, "is_identity", False) and not need_metrics:
-        device = None  # frames go from decoder to encoder: no tensors, no torch import
-        restorer: Any = SimpleNamespace(method=method)
-    else:
-        from vdeblur.engine.device import resolve_device
-        from vdeblur.engine.restorer import Restorer
-
-        device = resolve_device(o.device)
-        restorer = Restorer(method, device, o.precision, warn=warn, tile=o.tile, tile_overlap=o.tile_overlap,
-                            ensemble=o.ensemble, max_memory=o.max_memory)
-    if o.labels:
-        from vdeblur.select.labels import labels_selector
-
-        if is_piece(o):
-            raise UsageError("--labels labels the whole video; it does not combine with --start or --frames")
-        selector: Any = labels_selector(o.labels)
-    else:
-        selector = make_selector(o.select, threshold=o.threshold, every=o.select_every,
-                                 weights=o.select_weights, device=device or "cpu")
-    if o.io == "pyav" and "-" in (inp, out):
-        raise UsageError("'-' (stdin/stdout) needs --io ffmpeg")
-    if check_out:
-        check_output(inp, out, o.force)
-    batch = o.batch or (4 if device is not None and device.type == "cuda" else 1)
-    return Setup(method, restorer, selector, device, batch)
 
 
 def output_pix_fmt(o: RunOptions, info: Any) -> str:
@@ -195,99 +189,17 @@ def open_reference(reference: str, info: Any, high_depth: bool) -> Any:
     return ref_reader
 
 
-def _reference_frames(reader: Any, o: RunOptions | None = None) -> Iterator[np.ndarray]:
+def reference_frames(reader: Any, o: RunOptions | None = None) -> Iterator[np.ndarray]:
     """The reference's frames; with --start/--frames, the same piece of it as of the input."""
     from vdeblur.io.reader import Frame
-    from vdeblur.io.segments import piece_items
+    from vdeblur.jobs.segments import piece_items
 
     for item in (piece_items(reader, o.start, o.frames) if o is not None and is_piece(o) else reader.items()):
         if isinstance(item, Frame):
             yield item.rgb()
 
 
-def restore_video(
-    inp: str,
-    out: str,
-    opts: RunOptions | None = None,
-    *,
-    reference: str | None = None,
-    on_start: Callable[[Any], None] | None = None,
-    on_result: Callable[[FrameResult], None] | None = None,
-    warn: Callable[[str], None] = lambda m: None,
-) -> Summary:
-    """Restore ``inp`` into ``out``. Raises VdeblurError kinds; never leaves a partial ``out``."""
-    o = opts or RunOptions()
-    setup = prepare(o, inp, out, need_metrics=reference is not None, warn=warn)
-    restorer, selector, device, batch = setup.restorer, setup.selector, setup.device, setup.batch
-
-    from vdeblur.io.writer import VideoWriter, is_high_depth
-
-    if o.io == "ffmpeg":
-        from vdeblur.io.pipe import PipeReader
-        reader = PipeReader(inp)
-    else:
-        from vdeblur.io.reader import VideoReader
-        reader = VideoReader(inp)
-    ref_reader = None
-    try:
-        info = reader.info
-        pix_fmt = output_pix_fmt(o, info)
-        reader.high_depth = is_high_depth(pix_fmt)
-        if o.io == "pyav":
-            check_output_format(out, o.format)
-        if whole_file_context(o, inp):  # label with the whole file in view: one decode-only pre-pass
-            from vdeblur.select.context import ContextSelector, prepass
-
-            selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every), o.select_every)
-        ref_iter = None
-        metrics = None
-        if reference is not None:
-            ref_reader = open_reference(reference, info, reader.high_depth)
-            ref_iter = _reference_frames(ref_reader, o)
-            metrics = ReferenceMetrics(device)
-        items = reader.items()
-        if is_piece(o):
-            from vdeblur.io.segments import piece_items, trim_chapters
-
-            items = piece_items(reader, o.start, o.frames)
-            info.chapters = trim_chapters(info.chapters, o.start, o.frames, info.rate)
-        if on_start is not None:
-            on_start(_piece_info(info, o) if is_piece(o) else info)
-        engine = Engine(
-            restorer,
-            selector,
-            batch_size=batch,
-            reference=ref_iter,
-            metrics=metrics,
-            on_result=on_result,
-        )
-        if o.io == "ffmpeg":
-            from vdeblur.io.pipe import PipeWriter
-            writer = PipeWriter(out, info, reader, codec=o.codec, crf=o.crf, preset=o.preset,
-                                pix_fmt=pix_fmt, format=o.format)
-        else:
-            writer = VideoWriter(out, info, copy_streams=reader.copy, codec=o.codec, crf=o.crf,
-                                 preset=o.preset, pix_fmt=pix_fmt, format=o.format)
-        with writer:
-            summary = engine.run(items, writer.write_frame, writer.write_packet)
-            if ref_iter is not None and next(ref_iter, None) is not None:
-                raise InputError(f"reference has more frames than the input ({summary.frames})")
-            if summary.frames == 0 and o.start and not (reader.stats.decode_errors or reader.stats.demux_error):
-                raise UsageError(f"--start {o.start:g} is past the last frame of {reader.name}")
-            if summary.frames == 0:
-                raise InputError(f"no frame of {reader.name} could be decoded")
-            writer.commit()
-    finally:
-        reader.close()
-        if ref_reader is not None:
-            ref_reader.close()
-    if is_piece(o):  # frames outside the piece are not decoded: only decode and demux errors count
-        info = replace(info, frames=None, duration=None)
-    check_damage(out, reader.stats, info, summary)
-    return summary
-
-
-def _piece_info(info: Any, o: RunOptions) -> Any:
+def piece_info(info: Any, o: RunOptions) -> Any:
     """``info`` with the piece's expected frame count (for the progress display)."""
     total = info.expected_frames
     if total is not None and o.start:
