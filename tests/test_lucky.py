@@ -77,6 +77,24 @@ def test_an_occluder_is_not_ghosted(tmp_path):
     assert psnr(out, truth[1]) > psnr(dec[1], truth[1]) + 1
 
 
+def test_a_sharp_frame_labelled_blurred_is_left_as_it_is(tmp_path):
+    """The guard: a sharp frame the selector wrongly labels blurred has nothing the blur took away;
+    its neighbours' warps would only bring their own error (misalignment, compression), so no
+    neighbour is used and the frame is the input."""
+    from vdeblur.methods.lucky import lucky
+    from vdeblur.io.writer import write_rgb_video
+
+    photo = held_out_photo()
+    frames = [_u8(_view(photo, 200.0 + 5 * t, 150.0 + 2 * t)) for t in range(3)]
+    path = tmp_path / "sharp.mkv"
+    write_rgb_video(str(path), frames)  # FFV1: lossless, the middle frame is exactly sharp
+    dec = read_video(path)["frames"]
+    m = lucky()
+    out = m.restore_frame(dec[1], [dec[0], dec[2]])
+    assert m.last_coverage == 0.0
+    assert np.array_equal(out, dec[1])
+
+
 def test_high_depth_frames_stay_high_depth(tmp_path):
     """uint16 frames (10-bit inputs are decoded so) are restored as uint16, as well as 8-bit ones."""
     from vdeblur.methods.lucky import lucky
@@ -116,10 +134,10 @@ def _labels_file(path, blurred):
     return path
 
 
-def _motion_ffv1(tmp_path, n, size=(128, 96), seed=1):
+def _motion_ffv1(tmp_path, n, size=(128, 96), seed=1, blurred=None):
     from vdeblur.io.writer import write_rgb_video
 
-    c = make_clip(n, size, seed=seed)
+    c = make_clip(n, size, seed=seed, blurred=blurred)
     path = tmp_path / "in.mkv"
     write_rgb_video(str(path), c.frames)  # FFV1: lossless, every frame a keyframe
     return path, c
@@ -128,8 +146,9 @@ def _motion_ffv1(tmp_path, n, size=(128, 96), seed=1):
 def test_frames_without_a_sharp_neighbour_are_the_fallbacks_output(cli, tmp_path):
     """Labels from a file: frame 0 sharp, the rest blurred; with radius 2 frames 3.. have no sharp
     neighbour: they are the input itself (written as any restored frame is: as unsharp with
-    amount 0 writes it), or with fallback=unsharp exactly unsharp's output."""
-    path, c = _motion_ffv1(tmp_path, 8)
+    amount 0 writes it), or with fallback=unsharp exactly unsharp's output. The clip is blurred
+    as labelled (a sharp frame labelled blurred is left as it is: the guard)."""
+    path, c = _motion_ffv1(tmp_path, 8, blurred=[False] + [True] * 7)
     labels = _labels_file(tmp_path / "labels.jsonl", [False] + [True] * 7)
     src = read_video(path)["frames"]
     outs = {}

@@ -25,6 +25,9 @@ engine never hands them to a method):
    gradient;
    where they disagree -- occlusions, independently moving objects, parallax the flow missed,
    wrong flow -- it is not;
+   the guard: a neighbour whose trusted pixels are not expected to gain (summed over them, the
+   squared gain under the squared mismatch plus the noise: a frame labelled blurred that is
+   sharp) is not used;
 4. the trusted warped pixels of all neighbours are blended (weighted by trust); where none is
    trusted the fallback shows through: the input itself, or a registered single-frame method
    (``fallback=NAME``). The trust maps are eroded and feathered, so there are no seams; a frame
@@ -84,6 +87,12 @@ ERODE = 0.25
 #: the final warp's interpolation at the work scale; above it the flow is upsampled and its
 #: precision, not the interpolation, decides: linear
 WARP_INTERP = cv2.INTER_CUBIC
+#: the guard: a neighbour is used only where, summed over the pixels it would replace (weighted
+#: by trust), what the blur took away (the squared gain) exceeds GUARD_C times the squared
+#: re-blur mismatch plus GUARD_N squared (noise, in [0, 1]); else it is dropped (a frame labelled
+#: blurred that is not: its warps bring their own error and nothing to gain)
+GUARD_C = 1.0
+GUARD_N = 2.0 / 255
 
 
 def _int_param(name: str, value: Any, lo: int) -> int:
@@ -362,7 +371,7 @@ class Lucky(Method):
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
             for _ in range(REFITS if i == 0 else 0):  # refit the blur where warp and frame agree, with the better flow
-                agree = self._trust(k.apply(ws), b, ws, kr) * _inside(f, gx, gy, kr)
+                agree = self._trust(k.apply(ws), b, ws, kr)[0] * _inside(f, gx, gy, kr)
                 k.fit(ws, b, agree)
                 tm.lap("blur estimate")
                 f = self._flow_to(b8, _u8(k.apply(s)))
@@ -371,8 +380,10 @@ class Lucky(Method):
                 tm.lap("warp")
             wc = _warp(small(neighbours[i]), f, gx, gy)
             tm.lap("warp")
-            trust = self._trust(k.apply(wc), bc, wc, kr)
+            trust, ben = self._trust(k.apply(wc), bc, wc, kr)
             trust *= _inside(f, gx, gy, 1.0)
+            if float((trust * ben).sum()) <= 0:
+                trust[:] = 0  # the guard: replacing these pixels is expected to lose
             trusts.append(trust)
             flows.append(f)
             np.maximum(union, trust, out=union)
@@ -436,7 +447,8 @@ class Lucky(Method):
         t = np.clip(2.0 - rms / (TRUST_LO + np.minimum(GAIN_TOL * gain, SHIFT_TOL * g)), 0, 1)
         e = 2 * max(1, round(ERODE * kr)) + 1
         t = cv2.erode(t, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (e, e)))
-        return cv2.GaussianBlur(t, (0, 0), max(1.0, (e - 1) / 4.0))  # feathered within the erosion
+        t = cv2.GaussianBlur(t, (0, 0), max(1.0, (e - 1) / 4.0))  # feathered within the erosion
+        return t, gain * gain - GUARD_C * rms * rms - GUARD_N ** 2
 
 
 @register_method(
