@@ -12,7 +12,9 @@ stage (flow, warp, blur estimate, trust test, blend, ...; means per frame), the 
 the input (against the clip's true frames), and the load average before and after. On a machine
 loaded by other work the wall time is inflated; the CPU time of lucky's calls (process_time, all
 threads) is printed beside it, and with ``--threads 1`` it approximates an unloaded core's wall
-time.
+time. ``--against FILE``: another version of vdeblur/methods/lucky.py (e.g. ``git show
+HEAD~1:vdeblur/methods/lucky.py > /tmp/old.py``) runs in the same loop too; printed: its median and
+the ratio new / old, the fair comparison on a loaded machine.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="OpenCV and torch threads")
+    ap.add_argument("--against", help="another lucky.py to time side by side (old vs new)")
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.lower().split("x"))
 
@@ -55,7 +58,15 @@ def main() -> None:
     labels = dict(enumerate(clip.blurred))
     lucky = create("lucky")
     unsharp = Restorer(create("unsharp"), torch.device("cpu"))
-    t_lucky, t_unsharp, cpu_lucky, gains, used = [], [], [], [], []
+    other = None
+    if a.against:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("lucky_against", a.against)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        other = mod.Lucky()
+    t_lucky, t_unsharp, cpu_lucky, gains, used, t_other, gains_other = [], [], [], [], [], [], []
     for k, t in enumerate(i for i, b in enumerate(clip.blurred) if b):
         picked = lucky.pick(t, labels)
         if not picked:
@@ -74,11 +85,20 @@ def main() -> None:
             unsharp.restore([[frame]])
             t_unsharp.append(time.perf_counter() - s)
 
+        def run_other() -> None:
+            if other is not None:
+                s = time.perf_counter()
+                o = other.restore_frame(frame, nb)
+                t_other.append(time.perf_counter() - s)
+                gains_other.append(psnr(o, clip.references[t]) - psnr(frame, clip.references[t]))
+
         if k % 2:
             run_unsharp()
+            run_other()
             out = run_lucky()
         else:
             out = run_lucky()
+            run_other()
             run_unsharp()
         used.append(len(nb))
         gains.append(psnr(out, clip.references[t]) - psnr(frame, clip.references[t]))
@@ -89,6 +109,10 @@ def main() -> None:
     print(f"lucky:   median {ml:.0f} ms per blurred {w}x{h} frame ({n} frames, {np.mean(used):.1f} sharp neighbours each); "
           f"CPU time {statistics.median(cpu_lucky) * 1000:.0f} ms (all threads; less sensitive to other load)")
     print(f"unsharp: median {mu:.0f} ms per frame, same frames, same loop; lucky / unsharp = {ml / mu:.1f}")
+    if t_other:
+        mo = statistics.median(t_other) * 1000
+        print(f"against {a.against}: median {mo:.0f} ms per frame, same frames, same loop; new / old = {ml / mo:.2f}; "
+              f"its PSNR gain mean {np.mean(gains_other):+.2f} dB, min {min(gains_other):+.2f} dB")
     total = sum(lucky.timer.seconds.values())
     print("lucky's time per stage (mean ms per frame, share):")
     for stage, sec in sorted(lucky.timer.seconds.items(), key=lambda kv: -kv[1]):
