@@ -198,21 +198,40 @@ class Engine:
         self._acc = SummaryAccumulator()
         self._frames_in = 0
         self._frames_written = [0]
+        # against a reference, the figures are computed on their own thread, in order, while the
+        # engine restores the next frames (the reference's decode and colour conversion too)
+        metrics_errors: list[BaseException] = []
+        measurer = None
+        self._stop, self._metrics_errors = stop, metrics_errors
+        self._metrics_q: queue.Queue[Any] | None = None
+        if self.reference is not None and self.metrics is not None:
+            self._metrics_q = queue.Queue(self.queue_size)
+            measurer = threading.Thread(target=self._metrics_loop, args=(self._metrics_q, stop, metrics_errors),
+                                        daemon=True)
         t0 = time.perf_counter()
         reader.start()
         writer.start()
+        if measurer is not None:
+            measurer.start()
         try:
             self._engine_loop(q_in, q_out, stop, writer_errors)
             self._put(q_out, _END, stop, writer_errors)
             writer.join()
+            if measurer is not None:
+                self._put(self._metrics_q, _END, stop, metrics_errors)
+                measurer.join()
         except BaseException:
             stop.set()
+            if metrics_errors:  # the reason the pipeline stopped
+                raise metrics_errors[0] from None
             raise
         finally:
             stop.set()
             reader.join(timeout=5)
             writer.join(timeout=5)
-        for errs in (writer_errors, reader_errors):
+            if measurer is not None:
+                measurer.join(timeout=5)
+        for errs in (writer_errors, metrics_errors, reader_errors):
             if errs:
                 raise errs[0]
         s = self.summary = self._acc.summary(time.perf_counter() - t0)
@@ -380,17 +399,40 @@ class Engine:
         return lambda frame: r.restore([[frame]], None)[0][0]
 
     def _finish(self, st: _Stage) -> None:
-        """Account for an emitted frame: metrics against the reference, the result callback."""
-        restored = st.out is not None
-        r = FrameResult(st.frame.index, st.frame.time, st.score, st.blurred, restored, round(st.ms, 3))
-        if self.reference is not None and self.metrics is not None:
-            ref = next(self.reference, None)
-            if ref is None:
-                raise InputError(f"reference has fewer frames than the input (ended before frame {st.frame.index})")
-            r.psnr_input, r.ssim_input, r.psnr, r.ssim = self.metrics.compare(st.frame.rgb(), st.out, ref)
+        """Account for an emitted frame: metrics against the reference (on the metrics thread),
+        the result callback."""
+        r = FrameResult(st.frame.index, st.frame.time, st.score, st.blurred, st.out is not None, round(st.ms, 3))
+        if self._metrics_q is not None:
+            self._put(self._metrics_q, (r, st.frame, st.out), self._stop, self._metrics_errors)
+        else:
+            self._account(r)
+
+    def _account(self, r: FrameResult) -> None:
         self._acc.add(r)
         if self.on_result is not None:
             self.on_result(r)
+
+    def _metrics_loop(self, q: "queue.Queue[Any]", stop: threading.Event, errors: list) -> None:
+        """The metrics thread: each frame's figures against its reference frame, in order."""
+        try:
+            while True:
+                try:
+                    item = q.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():
+                        return
+                    continue
+                if item is _END:
+                    return
+                r, frame, out = item
+                ref = next(self.reference, None)  # type: ignore[arg-type]
+                if ref is None:
+                    raise InputError(f"reference has fewer frames than the input (ended before frame {frame.index})")
+                r.psnr_input, r.ssim_input, r.psnr, r.ssim = self.metrics.compare(frame.rgb(), out, ref)  # type: ignore[union-attr]
+                self._account(r)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+            stop.set()
 
 
 def mean_finite(xs: list[float]) -> float | None:
