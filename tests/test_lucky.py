@@ -95,6 +95,23 @@ def test_a_sharp_frame_labelled_blurred_is_left_as_it_is(tmp_path):
     assert np.array_equal(out, dec[1])
 
 
+def test_a_sharp_frame_whose_nearest_neighbour_is_blurrier_is_left_as_it_is():
+    """The blur is fitted between the frame and its nearest neighbour; when that neighbour is the
+    blurrier of the two (a sharp frame labelled blurred next to a frame labelled sharp that is
+    not quite), the fitted blur cannot gain there and is not verified: no other neighbour (here a
+    shifted, noisy sharp view) is trusted with it, and the frame is the input."""
+    from vdeblur.methods.lucky import lucky
+
+    photo = held_out_photo()
+    frame = _u8(_view(photo, 200.0, 150.0))
+    blurrier = _u8(cv2.blur(_view(photo, 203.0, 150.0), (15, 1)))
+    noisy = _u8(_view(photo, 206.0, 152.0) + np.random.default_rng(0).normal(0, 4, frame.shape))
+    m = lucky()
+    out = m.restore_frame(frame, [blurrier, noisy])
+    assert m.last_coverage == 0.0
+    assert np.array_equal(out, frame)
+
+
 def test_high_depth_frames_stay_high_depth(tmp_path):
     """uint16 frames (10-bit inputs are decoded so) are restored as uint16, as well as 8-bit ones."""
     from vdeblur.methods.lucky import lucky

@@ -27,7 +27,9 @@ engine never hands them to a method):
    wrong flow -- it is not;
    the guard: a neighbour whose trusted pixels are not expected to gain (summed over them, the
    squared gain under the squared mismatch plus the noise: a frame labelled blurred that is
-   sharp) is not used;
+   sharp) is not used; if that is the nearest one, on which the blur was fitted, the blur itself
+   is unverified (a sharp frame with large motion: a wide kernel fitted on a misaligned pair
+   hides the misalignment) and the frame is the fallback's output;
 4. the trusted warped pixels of all neighbours are blended (weighted by trust); where none is
    trusted the fallback shows through: the input itself, or a registered single-frame method
    (``fallback=NAME``). The trust maps are eroded and feathered, so there are no seams; a frame
@@ -384,6 +386,14 @@ class Lucky(Method):
             trust *= _inside(f, gx, gy, 1.0)
             if float((trust * ben).sum()) <= 0:
                 trust[:] = 0  # the guard: replacing these pixels is expected to lose
+                if i == 0:
+                    # the blur was fitted on this pair: if it does not explain the frame well
+                    # enough to gain, the blur is not verified (a sharp frame, or a wide kernel
+                    # hiding a wrong flow) and no neighbour is trusted with it
+                    self.last_coverage = 0.0
+                    out = fb(frame)
+                    tm.lap("fallback")
+                    return out
             trusts.append(trust)
             flows.append(f)
             np.maximum(union, trust, out=union)
