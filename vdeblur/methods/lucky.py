@@ -29,7 +29,9 @@ engine never hands them to a method):
    squared gain under the squared mismatch plus the noise: a frame labelled blurred that is
    sharp) is not used; if that is the nearest one, on which the blur was fitted, the blur itself
    is unverified (a sharp frame with large motion: a wide kernel fitted on a misaligned pair
-   hides the misalignment) and the frame is the fallback's output;
+   hides the misalignment): then every neighbour is tried and a pixel is taken only where two
+   neighbours' warps agree (within the noise and a small misalignment), so a single wrong warp
+   re-blurred with a wrong kernel cannot replace the frame;
 4. the trusted warped pixels of all neighbours are blended (weighted by trust); where none is
    trusted the fallback shows through: the input itself, or a registered single-frame method
    (``fallback=NAME``). The trust maps are eroded and feathered, so there are no seams; a frame
@@ -363,10 +365,11 @@ class Lucky(Method):
         k.fit(w0, b, inside0)
         tm.lap("blur estimate")
 
-        flows, trusts = [], []
+        flows, trusts, warps = [], [], []
+        unverified = False
         union = np.zeros((sh, sw), np.float32)
         for i, s in enumerate(sharp):
-            if i >= 2 and float(union.mean()) >= ENOUGH:
+            if i >= 2 and float(union.mean()) >= ENOUGH and not unverified:
                 break  # the nearest neighbours explain the frame: farther ones would add little
             f = self._flow_to(b8, _u8(k.apply(s)))
             tm.lap("flow")
@@ -386,22 +389,21 @@ class Lucky(Method):
             trust *= _inside(f, gx, gy, 1.0)
             if float((trust * ben).sum()) <= 0:
                 trust[:] = 0  # the guard: replacing these pixels is expected to lose
-                if i == 0:
-                    # the blur was fitted on this pair: if it does not explain the frame well
-                    # enough to gain, the blur is not verified (a sharp frame, or a wide kernel
-                    # hiding a wrong flow) and no neighbour is trusted with it
-                    self.last_coverage = 0.0
-                    out = fb(frame)
-                    tm.lap("fallback")
-                    return out
+                # the blur was fitted on the nearest pair: if it does not gain there, it is
+                # unverified (a sharp frame, or a wide kernel hiding a wrong flow)
+                unverified = unverified or i == 0
             trusts.append(trust)
             flows.append(f)
+            warps.append(wc)
             np.maximum(union, trust, out=union)
             tm.lap("trust test")
 
         # the blend's weights at the work scale: neighbour i gets cover * t_i / sum(t), the fallback
         # 1 - cover (cover: the best trust of any neighbour); then at full resolution: warp the
         # neighbours' colours and sum
+        if unverified:  # a pixel is taken only where two neighbours' warps agree
+            trusts = self._agreed(trusts, warps)
+            tm.lap("trust test")
         cover = np.max(trusts, axis=0)
         self.last_coverage = float(cover.mean())
         if self.last_coverage <= 0:
@@ -435,6 +437,28 @@ class Lucky(Method):
             res = np.clip(acc + 0.5, 0, peak).astype(frame.dtype)
         tm.lap("blend")
         return res
+
+    @staticmethod
+    def _agreed(trusts: list[np.ndarray], warps: list[np.ndarray]) -> list[np.ndarray]:
+        """The trust maps where the blur is unverified: each neighbour's trust is capped by the
+        best trust of another neighbour whose warp agrees with it (the local RMS difference, the
+        worst colour channel, within twice the noise plus what SHIFT_TOL pixels of misalignment
+        make at the lesser local gradient): one wrong warp alone is not taken."""
+        def grad(x: np.ndarray) -> np.ndarray:
+            g = np.sqrt(cv2.Sobel(x, -1, 1, 0, ksize=3, scale=1 / 8) ** 2 + cv2.Sobel(x, -1, 0, 1, ksize=3, scale=1 / 8) ** 2)
+            return cv2.blur(g.max(axis=2), (5, 5))
+
+        used = [i for i, t in enumerate(trusts) if t.max() > 0]
+        grads = {i: grad(warps[i]) for i in used}
+        support = [np.zeros_like(t) for t in trusts]
+        for n, i in enumerate(used):
+            for j in used[n + 1:]:
+                d = warps[i] - warps[j]
+                rms = np.sqrt(np.maximum(cv2.blur((d * d).max(axis=2), (5, 5)), 0))
+                agree = np.clip(2.0 - rms / (2 * TRUST_LO + SHIFT_TOL * np.minimum(grads[i], grads[j])), 0, 1)
+                np.maximum(support[i], trusts[j] * agree, out=support[i])
+                np.maximum(support[j], trusts[i] * agree, out=support[j])
+        return [np.minimum(t, s) for t, s in zip(trusts, support)]
 
     @staticmethod
     def _trust(reblurred: np.ndarray, blurred: np.ndarray, warped: np.ndarray, kr: int) -> np.ndarray:
