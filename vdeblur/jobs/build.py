@@ -28,11 +28,11 @@ class Built:
     restorer: Any
     device: Any  # None: frames go from decoder to encoder untouched (identity, no metrics)
     batch: int  # frames per forward pass
-    _selector: Any
+    prototype: Any  # the selector of these settings, never run: selector() copies it
 
     def selector(self) -> Any:
         """A fresh selector for one span."""
-        return copy.deepcopy(self._selector)
+        return copy.deepcopy(self.prototype)
 
 
 _CACHE: dict[str, Built] = {}

@@ -79,8 +79,8 @@ class Job:
             from vdeblur.select.context import prepass
 
             labels = prepass(self.inp, threshold=o.threshold, every=o.select_every)
-        before, _ = context_frames(built.method, built._selector)
-        plan = plan_segments(self.inp, seconds, before, align=int(getattr(built._selector, "every", 1)),
+        before, _ = context_frames(built.method, built.prototype)
+        plan = plan_segments(self.inp, seconds, before, align=int(getattr(built.prototype, "every", 1)),
                              start=o.start, frames=o.frames)
         if len(plan.segments) == 1 and not j.cluster:
             # one keyframe run: nothing to cut, one span does it (and the parts of an older run

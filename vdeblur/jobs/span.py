@@ -79,13 +79,14 @@ def restore_span(
 
     built = build(o, need_metrics=reference is not None, warn=warn)
     seg = span.segment
-    selector = built.selector()
     if o.labels:
         from vdeblur.select.labels import labels_selector
 
         selector = labels_selector(o.labels)
         if seg is not None:  # saved labels number the whole video's frames; a segment numbers its own from 0
             selector.offset, selector.check_count = seg.first - seg.warm, False
+    else:
+        selector = built.selector()
     reader = _open_reader(inp, o, copy_streams=seg is None)
     ref_reader = None
     try:
