@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from vdeblur.engine.pipeline import mean_finite
+from vdeblur.metrics.mean import mean_finite
 
 
 def _pairs(seq: Any, noisy: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -433,12 +433,3 @@ class Engine:
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
             stop.set()
-
-
-def mean_finite(xs: list[float]) -> float | None:
-    """Mean over the finite values: a frame identical to its reference (PSNR = inf) is left out,
-    or one such frame would make the whole mean infinite."""
-    finite = [x for x in xs if math.isfinite(x)]
-    if not finite:
-        return math.inf if xs else None
-    return math.fsum(finite) / len(finite)

@@ -503,16 +503,16 @@ def validate_batch(method: Any, batch: dict[str, torch.Tensor], cfg: TrainConfig
         outs += db(restored[-1].float(), yb)
         ins += db(xb[:, cur], yb)
 
-    def mean(v: list[float]) -> float:  # as engine.pipeline.mean_finite (that module imports PyAV)
-        f = [d for d in v if math.isfinite(d)]
-        return math.fsum(f) / len(f) if f else math.inf if v else math.nan
+    from vdeblur.metrics.mean import mean_finite
 
-    return mean(outs), mean(ins)
+    both = mean_finite(outs), mean_finite(ins)
+    return tuple(math.nan if m is None else m for m in both)  # type: ignore[return-value]
 
 
 def validate(method: Any, val_set: Any, cfg: TrainConfig, device: torch.device) -> tuple[float, float]:
     """Mean PSNR of restored and input frames over the first ``val_frames`` validation frames."""
-    from vdeblur.engine.pipeline import mean_finite, reflect
+    from vdeblur.engine.pipeline import reflect
+    from vdeblur.metrics.mean import mean_finite
     from vdeblur.engine.restorer import Restorer
     from vdeblur.metrics import psnr
 
