@@ -74,11 +74,6 @@ class Job:
         if j.resume:
             self.sink.warn(f"nothing to resume for {self.out}" + (
                 " (the interrupted run had other settings or another input); starting over" if self.parts.exists() else ""))
-        labels = None
-        if whole_file_context(o, self.inp):  # the plan knows the whole file: one pass's labels
-            from vdeblur.select.context import prepass
-
-            labels = prepass(self.inp, threshold=o.threshold, every=o.select_every)
         before, _ = context_frames(built.method, built.prototype)
         plan = plan_segments(self.inp, seconds, before, align=int(getattr(built.prototype, "every", 1)),
                              start=o.start, frames=o.frames)
@@ -87,6 +82,11 @@ class Job:
             # with other settings are of no use)
             self.parts.remove()
             return
+        labels = None
+        if whole_file_context(o, self.inp):  # the plan knows the whole file: one pass's labels
+            from vdeblur.select.context import prepass
+
+            labels = prepass(self.inp, threshold=o.threshold, every=o.select_every)
         self.parts.start(fp, plan, labels)
         self.plan_ = plan
 
