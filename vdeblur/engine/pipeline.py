@@ -120,6 +120,20 @@ def _offer(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> bool:
     return False
 
 
+def _drain(q: "queue.Queue[Any]", stop: threading.Event) -> Iterator[Any]:
+    """The items of a bounded queue until ``_END``, or until we are stopped with it empty."""
+    while True:
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        if item is _END:
+            return
+        yield item
+
+
 def _pump(source: Iterator[Any], q: "queue.Queue[Any]", stop: threading.Event, errors: list) -> None:
     """Reader thread: move items into a bounded queue until the source ends or we are stopped."""
     try:
@@ -258,15 +272,7 @@ class Engine:
     def _write_loop(self, q: "queue.Queue[Any]", write_frame: Callable, write_packet: Callable,
                     stop: threading.Event, errors: list) -> None:
         try:
-            while True:
-                try:
-                    item = q.get(timeout=0.1)
-                except queue.Empty:
-                    if stop.is_set():
-                        return
-                    continue
-                if item is _END:
-                    return
+            for item in _drain(q, stop):
                 if isinstance(item, CopyPacket):
                     write_packet(item)
                 else:
@@ -415,16 +421,7 @@ class Engine:
     def _metrics_loop(self, q: "queue.Queue[Any]", stop: threading.Event, errors: list) -> None:
         """The metrics thread: each frame's figures against its reference frame, in order."""
         try:
-            while True:
-                try:
-                    item = q.get(timeout=0.1)
-                except queue.Empty:
-                    if stop.is_set():
-                        return
-                    continue
-                if item is _END:
-                    return
-                r, frame, out = item
+            for r, frame, out in _drain(q, stop):
                 ref = next(self.reference, None)  # type: ignore[arg-type]
                 if ref is None:
                     raise InputError(f"reference has fewer frames than the input (ended before frame {frame.index})")

@@ -111,13 +111,9 @@ def check_options(o: RunOptions) -> Any:
     """The usage errors of ``o``, from the method's registered spec (nothing is opened, no net is
     built, no weights are read); returns the spec."""
     from vdeblur.engine.precision import check_precision
-    from vdeblur.methods.registry import get_spec
+    from vdeblur.methods.registry import check_config
 
-    spec = get_spec(o.method)
-    unknown = set(o.method_cfg or {}) - spec.accepts()
-    if unknown:
-        opts = ", ".join(sorted("--" + u.replace("_", "-") for u in unknown))
-        raise UsageError(f"method {o.method!r} does not take {opts}")
+    spec = check_config(o.method, o.method_cfg or {})
     check_precision(o.precision)
     if o.io not in ("pyav", "ffmpeg"):
         raise UsageError(f"bad --io {o.io!r}: expected pyav or ffmpeg")

@@ -137,11 +137,16 @@ def get_spec(name: str) -> MethodSpec:
         raise UsageError(f"unknown method {name!r} (known: {known})") from None
 
 
-def create(name: str, **cfg: Any):
-    """Build the method ``name`` with configuration ``cfg`` (only options its factory takes)."""
+def check_config(name: str, cfg: dict[str, Any]) -> MethodSpec:
+    """The spec of ``name``, once ``cfg`` names only options its factory takes (nothing is built)."""
     spec = get_spec(name)
     unknown = set(cfg) - spec.accepts()
     if unknown:
         opts = ", ".join(sorted("--" + u.replace("_", "-") for u in unknown))
         raise UsageError(f"method {name!r} does not take {opts}")
-    return spec.factory(**cfg)
+    return spec
+
+
+def create(name: str, **cfg: Any):
+    """Build the method ``name`` with configuration ``cfg`` (only options its factory takes)."""
+    return check_config(name, cfg).factory(**cfg)
