@@ -167,7 +167,7 @@ def test_photos_errors(cli, tmp_path):
     assert cli("train", "--method", "atrous", "--dataset", "photos", "--data", tmp_path / "none").exit_code == 3
     (tmp_path / "empty").mkdir()
     assert cli("train", "--method", "atrous", "--dataset", "photos", "--data", tmp_path / "empty").exit_code == 3
-    assert cli("train", "--method", "fsm", "--dataset", "photos", "--data", tmp_path / "empty").exit_code == 2
+    assert cli("train", "--method", "fsm", "--dataset", "photos", "--data", tmp_path / "empty").exit_code == 3
 
 
 def test_every_train_option_has_help():
@@ -197,3 +197,66 @@ def test_train_all_script_runs_with_a_budget_of_seconds(photos, tmp_path):
     log = (tmp_path / "w" / "atrous.log").read_text()
     assert "[[weights]]" in log and "--init vdeblur/weights/files/atrous-small.safetensors" in log
     assert (tmp_path / "w" / "atrous.safetensors").is_file() and (tmp_path / "w" / "atrous.ck.json").is_file()
+
+
+def test_blur_label_bounds():
+    from vdeblur.data.online import BLURRED_PX, SHARP_PX, blur_label
+
+    assert SHARP_PX < BLURRED_PX <= 2.0  # the hard clips' mild blur (2-4 px) is blurred
+    assert blur_label(0.0) == 0 and blur_label(SHARP_PX) == 0 and blur_label(BLURRED_PX) == 1
+    assert blur_label(1.2) == -1  # in between: ambiguous, left out of the loss
+    assert blur_label(0.0, object_px=5.0) == -1 and blur_label(5.0, object_px=0.0) == 1
+
+
+def test_sample_info_reports_the_current_frames_blur(photos):
+    d = _deg(photos, shape=(48, 64), frames=1)
+    info = {}
+    d.sample_one(np.random.default_rng(5), motion=_pan(10.0, 0.5), info=info)
+    assert info["camera_px"] == pytest.approx(5.0, rel=1e-3) and info["object_px"] == 0 and info["defocus"] == 0
+    # the info does not change the draw
+    a = d.sample_one(np.random.default_rng(7))[0]
+    assert torch.equal(a, d.sample_one(np.random.default_rng(7), info={})[0])
+
+
+def test_labelled_frames_follow_the_blur(photos):
+    from vdeblur.data.online import LabelledFrames, blur_label
+
+    pool = PhotoPool(list_photos(str(photos), "train"), size=8)
+    lf = LabelledFrames(pool, [(32, 48), (48, 64)], DegradeConfig(p_jpeg=0.5, p_static=0.3, noise=[None, (0.5, 0.9)]))
+    b = lf.sample(np.random.default_rng(1), 12)
+    assert b["x"].shape[0] == 12 and b["x"].shape[2:] in ((32, 48), (48, 64)) and 0 <= b["x"].min() <= b["x"].max() <= 1
+    for v, lab in zip(b["blur"].tolist(), b["label"].tolist()):
+        # the camera's blur decides, except a sharp camera with a moving object (ambiguous)
+        assert lab == blur_label(v) or (lab == -1 and blur_label(v) == 0)
+    again = LabelledFrames(PhotoPool(list_photos(str(photos), "train"), size=8), [(32, 48), (48, 64)],
+                           DegradeConfig(p_jpeg=0.5, p_static=0.3, noise=[None, (0.5, 0.9)]))
+    assert torch.equal(again.sample(np.random.default_rng(1), 12)["x"], b["x"])  # a seed gives the batch
+    # no motion: every frame is sharp; strong blur only: every frame is blurred
+    still = LabelledFrames(pool, [(32, 48)], DegradeConfig(p_static=1.0)).sample(np.random.default_rng(2), 4)
+    assert still["label"].tolist() == [0] * 4 and still["blur"].tolist() == [0.0] * 4
+    lf = LabelledFrames(pool, [(32, 48)], DegradeConfig(p_static=0.0, p_object=0.0, max_blur=40.0))
+    lf.degraders[0]._motion = lambda rng: _pan(12.0, 0.5)
+    assert lf.sample(np.random.default_rng(3), 3)["label"].tolist() == [1] * 3
+
+
+def test_train_fsm_on_photos_minutes_checkpoint_resume_export(cli, photos, tmp_path):
+    ck, out = tmp_path / "fsm.ck", tmp_path / "fsm.safetensors"
+    args = ["train", "--method", "fsm", "--dataset", "photos", "--data", photos, "--batch", "4", "--crop", "48",
+            "--device", "cpu", "--checkpoint", ck, "--json", "--lr", "1e-3"]
+    r = cli(*args, "--minutes", "0.04", "--checkpoint-minutes", "0.01")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert rows and all(x["samples_per_s"] > 0 and "elapsed_s" in x for x in rows)
+    assert 0 <= rows[-1]["val_accuracy"] <= 1  # validated at the end, on the val photographs
+    meta = json.loads((tmp_path / "fsm.ck.json").read_text())
+    assert meta["step"] == rows[-1]["step"]
+    assert meta["val"][-1]["val_accuracy"] == pytest.approx(rows[-1]["val_accuracy"], abs=1e-4)
+    assert (tmp_path / "fsm.ck.ema.safetensors").is_file() and (tmp_path / "fsm.ck.best.safetensors").is_file()
+    r = cli(*args, "--minutes", "0.06", "--resume", "-o", out)
+    assert r.exit_code == 0, r.output
+    more = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert more and more[0]["step"] == rows[-1]["step"] + 1
+    assert 'method = "fsm"' in r.stdout and out.is_file()
+    from vdeblur.select.fsm import load_fsm
+
+    assert load_fsm(str(out), "cpu", 1, None).probability(np.zeros((40, 48, 3), np.uint8)) >= 0

@@ -19,7 +19,7 @@ def train(
     steps: int = typer.Option(1000, "--steps", min=1, help="Optimiser steps (ignored with --minutes)."),
     minutes: float = typer.Option(0.0, "--minutes", min=0.0, help="Train for this many minutes of wall time: the cosine schedule runs over the time (0: use --steps). With --resume, the time already spent counts."),
     batch: int = typer.Option(8, "--batch", min=1, help="Samples per step."),
-    crop: int = typer.Option(128, "--crop", min=8, help="Training crop side in pixels (rounded down to the network's multiple)."),
+    crop: int = typer.Option(128, "--crop", min=8, help="Training crop side in pixels (rounded down to the network's multiple); fsm on --dataset photos: the widest view (4:3 views C/2 to C wide at the selector's analysis scale)."),
     lr: float = typer.Option(2e-4, "--lr", help="Peak learning rate (Adam, cosine schedule)."),
     ema: float = typer.Option(0.999, "--ema", help="Decay of the moving average of the weights that is validated and exported (0: export the raw weights)."),
     max_blur: float = typer.Option(24.0, "--max-blur", min=0.5, help="--dataset photos: the longest blur over an exposure, in pixels of the crop."),
@@ -54,8 +54,6 @@ def train(
     if dataset == "photos":
         from vdeblur.data.online import Photos
 
-        if method == "fsm":
-            raise UsageError("fsm trains on a labelled dataset (vdeblur synth --partial), not --dataset photos")
         train_set = Photos.open(data, "train")
         val_set = Photos.open(data, "val") if os.path.isdir(os.path.join(data, "val")) else None
         if val_set is None:

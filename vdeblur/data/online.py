@@ -276,11 +276,15 @@ class OnlineDegrader:
 
     # -------------------------------------------------------------------------------- sample
     def sample_one(self, rng: np.random.Generator, sharp: list[bool] | None = None,
-                   all_targets: bool = False, motion: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   all_targets: bool = False, motion: dict | None = None,
+                   info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(inputs [T, 3, h, w] 0-255 float before noise and compression, target [3, h, w],
         clean current frame [3, h, w]). ``sharp[i]``: frame i is a single instant (else the
         configured draw); ``all_targets``: the target is [T, 3, h, w], every frame's; ``motion``:
-        a camera path from :meth:`_motion` instead of a new draw."""
+        a camera path from :meth:`_motion` instead of a new draw. ``info``, when given, is filled
+        with the current frame's blur: ``camera_px`` (the longest path of the crop's corners over
+        its exposure, output px), ``object_px`` (the moving object's travel, 0 without one) and
+        ``defocus`` (the Gaussian's sigma, 0 without)."""
         cfg = self.cfg
         photo = self.pool.get(rng)
         _, ph, pw = photo.shape
@@ -302,6 +306,9 @@ class OnlineDegrader:
             else:
                 e = m["e"] if (i == cfg.current or rng.random() >= cfg.p_sharp_frame) else 0.0
             travel = self._path_px(m, t, e)
+            if info is not None and i == cfg.current:
+                info["camera_px"] = travel
+                info["object_px"] = float(np.linalg.norm(obj_path["vel"])) * e if obj_path is not None else 0.0
             if obj_path is not None:
                 travel = max(travel, float(np.linalg.norm(obj_path["vel"])) * e)
             n = int(min(cfg.max_sub, max(1, math.ceil(travel) + 1))) if e > 0 else 1
@@ -352,7 +359,12 @@ class OnlineDegrader:
             frames.append(f)
         x = torch.stack(frames)
         if rng.random() < cfg.p_defocus:
-            x = _gaussian(x.pow(GAMMA), rng.uniform(0.3, 1.2)).clamp(0, 1).pow(1 / GAMMA)
+            sigma = rng.uniform(0.3, 1.2)
+            x = _gaussian(x.pow(GAMMA), sigma).clamp(0, 1).pow(1 / GAMMA)
+            if info is not None:
+                info["defocus"] = sigma
+        elif info is not None:
+            info["defocus"] = 0.0
         x = torch.round(x * 255)
         target = torch.round(target)
         return x, target, x[cfg.current].clone()
@@ -415,6 +427,76 @@ def jpeg(frames: torch.Tensor, quality: int) -> torch.Tensor:
         dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1] if ok else img
         out.append(torch.from_numpy(np.ascontiguousarray(dec)).permute(2, 0, 1))
     return torch.stack(out).to(frames.device, torch.float32)
+
+
+#: The frame selector's labels (issue 14), from the current frame's blur over its exposure in output
+#: (analysis-scale) pixels. Blurred from ``BLURRED_PX``: the hard clips' mild blur (2-4 px) counts as
+#: blurred, and 2 px is where a motion blur takes the finest detail along its direction away. Sharp up
+#: to ``SHARP_PX``: sub-pixel motion, no more than the softening of a bilinear warp, a codec or the
+#: mild defocus every sample may carry. Between them the label is a matter of taste and the sample is
+#: left out of the loss (``-1``).
+SHARP_PX, BLURRED_PX = 0.7, 2.0
+
+
+def blur_label(camera_px: float, object_px: float = 0.0) -> int:
+    """1 (blurred), 0 (sharp) or -1 (ambiguous) for a frame whose camera path over the exposure is
+    ``camera_px`` and whose moving object (a part of the frame) travels ``object_px``: a blurred
+    camera blurs the frame; a sharp camera with an object that is not sharp is a partly blurred
+    frame (REBVIDS' partial blur), whose whole-frame label is ambiguous."""
+    if camera_px >= BLURRED_PX:
+        return 1
+    if camera_px <= SHARP_PX:
+        return 0 if object_px <= SHARP_PX else -1
+    return -1
+
+
+class LabelledFrames:
+    """Single frames for training the frame selector (fsm): ``sample(rng, batch)`` ->
+    ``{"x": [B, 3, h, w] 0-1, "label": [B] (1 blurred, 0 sharp, -1 ambiguous), "blur": [B] camera px}``.
+
+    Each batch has one of ``shapes`` (h, w), drawn per batch: whole-frame-ish views at the
+    selector's analysis scale. A frame is the current frame of :class:`OnlineDegrader` (camera
+    shake, moving objects, defocus, averaging in linear or gamma light), labelled by
+    :func:`blur_label`; then, with probability ``p_contrast``, its contrast is scaled about its mean
+    by a factor log-uniform in ``contrast`` (low-contrast footage), then noise and JPEG as
+    :meth:`OnlineDegrader.sample` adds them (``cfg.noise``, ``cfg.p_jpeg``)."""
+
+    def __init__(self, pool: PhotoPool, shapes: list[tuple[int, int]], cfg: DegradeConfig,
+                 p_contrast: float = 0.3, contrast: tuple[float, float] = (0.2, 1.0)):
+        from dataclasses import replace
+
+        if not shapes:
+            raise ValueError("LabelledFrames needs at least one shape")
+        self.pool, self.cfg = pool, cfg
+        self.degraders = [OnlineDegrader(pool, replace(cfg, shape=(int(h), int(w)), frames=1, current=0))
+                          for h, w in shapes]
+        self.p_contrast, self.contrast = p_contrast, contrast
+
+    def sample(self, rng: np.random.Generator, batch: int, shape: int | None = None) -> dict[str, torch.Tensor]:
+        """A batch of one shape (``shape``: its index in ``shapes``, else drawn)."""
+        cfg = self.cfg
+        d = self.degraders[int(rng.integers(len(self.degraders))) if shape is None else shape]
+        gen = torch.Generator(device=d.device)
+        gen.manual_seed(int(rng.integers(2**62)))
+        xs, labels, blur = [], [], []
+        for _ in range(batch):
+            info: dict = {}
+            x, _, _ = d.sample_one(rng, info=info)
+            if rng.random() < self.p_contrast:
+                c = math.exp(rng.uniform(math.log(self.contrast[0]), math.log(self.contrast[1])))
+                x = torch.round((x.mean() + c * (x - x.mean())).clamp(0, 255))
+            if cfg.noise:
+                level = cfg.noise[int(rng.integers(len(cfg.noise)))]
+                if level is not None:
+                    x = poisson_gaussian_torch(x, *level, gen)
+            if rng.random() < cfg.p_jpeg:
+                x = jpeg(x, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+            xs.append(x[0])
+            labels.append(blur_label(info["camera_px"], info["object_px"]))
+            blur.append(info["camera_px"])
+        self.pool.refresh(rng)
+        return {"x": torch.stack(xs) / 255, "label": torch.tensor(labels, dtype=torch.long, device=d.device),
+                "blur": torch.tensor(blur, dtype=torch.float32)}
 
 
 def render_window(degrader: OnlineDegrader, rng: np.random.Generator, sharp: list[bool] | None = None,

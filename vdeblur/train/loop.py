@@ -32,9 +32,12 @@ freezes F and trains G over N = 5 recurrent applications (Section 6.1), the loss
 x_1..x_5 (each x_i is pulled toward the sharp image, Eq. 3-4); G's last conv starts at zero, so G
 starts as the identity.
 
-The fsm selector (:func:`train_fsm`) is trained as a classifier: whole frames (or crops of
-``crop``), label = the input differs from its target, cross-entropy on Table 3's two scores
-(deblurnet-frame-selection.md III-B), sharp and blurred frames drawn equally often.
+The fsm selector (:func:`train_fsm`) is trained as a classifier, cross-entropy on Table 3's two
+scores (deblurnet-frame-selection.md III-B): on a labelled dataset, whole frames (or crops of
+``crop``), label = the input differs from its target, sharp and blurred frames drawn equally
+often; on photographs, single frames made on the fly at the selector's analysis scale, labelled by
+their blur length over the exposure (ambiguous lengths left out), with the same schedule, EMA and
+checkpoints as the restoring nets.
 """
 
 from __future__ import annotations
@@ -309,7 +312,7 @@ def save_checkpoint(path: str, method: Any, opt: torch.optim.Optimizer, step: in
     with open(path + ".json.tmp", "w") as fh:
         json.dump(meta, fh)
     os.replace(path + ".json.tmp", path + ".json")
-    if ema is not None and ema.decay > 0 and cfg.method != "fsm":
+    if ema is not None and ema.decay > 0:
         holder = _Holder(method.net)
         live = _swap_in(method.net, ema)
         try:
@@ -551,11 +554,50 @@ def export(method: Any, out: str, *, name: str, method_name: str, variant: str, 
     )
 
 
+def _fsm_shapes(crop: int) -> list[tuple[int, int]]:
+    """The photos path's view shapes (h, w) for ``--crop`` C: widths C/2, 3C/4 and C, heights 3/4 of
+    them (4:3 views), multiples of 16 (the classifier's x16 down-sampling) and at least 32."""
+    out = []
+    for f in (0.5, 0.75, 1.0):
+        w = max(32, int(crop * f) // 16 * 16)
+        out.append((max(32, int(w * 3 / 4) // 16 * 16), w))
+    return sorted(set(out))
+
+
+def _fsm_frames(cfg: TrainConfig, photos: Any, device: torch.device, seed: int, pool: int = 64,
+                exact: bool = False) -> Any:
+    """The photos path's labelled single frames (:class:`vdeblur.data.online.LabelledFrames`);
+    ``exact``: full supersampling for every view (the fixed validation samples)."""
+    from vdeblur.data.online import DegradeConfig, LabelledFrames, PhotoPool
+
+    dc = DegradeConfig(ss=2, noise=_noise_levels(cfg.noise), max_blur=cfg.max_blur, p_static=0.25,
+                       **({"ss_blur": 0} if exact else {}))
+    return LabelledFrames(PhotoPool(photos.paths, device, size=pool, rng=np.random.default_rng(seed)),
+                          _fsm_shapes(cfg.crop), dc)
+
+
 def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: str | None = None,
               resume: bool = False, on_step: Callable[[dict], None] = lambda d: None) -> Any:
     """Train the Frame Selection Module (``DeblurNetFSM``, variant ``cfg.variant``) to tell blurred
-    from sharp frames; returns an object with ``.net`` (for :func:`export`). Validation reports
-    accuracy (``val_accuracy``) over every frame of the test split."""
+    from sharp frames (deblurnet-frame-selection.md III-B: cross-entropy on Table 3's two scores);
+    returns an object with ``.net`` (for :func:`export`).
+
+    Data: a labelled dataset (``vdeblur synth --partial``; label = the input differs from its
+    target; crops of ``crop``, sharp and blurred drawn equally often; validation accuracy over every
+    frame of its test split), or :class:`vdeblur.data.online.Photos`: single frames made on the fly
+    (:class:`vdeblur.data.online.LabelledFrames`, views of :func:`_fsm_shapes` at the selector's
+    analysis scale, labelled by their blur length: blurred from ``BLURRED_PX``, sharp up to
+    ``SHARP_PX``, the ambiguous ones between left out of the loss), validated on a fixed set made
+    the same way from the validation photographs (``val_accuracy`` over the unambiguous samples),
+    with the EMA of the weights (``cfg.ema``) validated, checkpointed and returned.
+
+    Schedule as :func:`train`: ``steps``, or with ``minutes`` > 0 the cosine over wall time, a
+    checkpoint every ``checkpoint_minutes`` and ``--resume``. Photos: at each checkpoint the EMA
+    weights are also exported (``CKPT.ema.safetensors``) and the best on validation kept as
+    ``CKPT.best.safetensors``."""
+    import shutil
+
+    from vdeblur.data.online import Photos
     from vdeblur.engine.device import resolve_device
     from vdeblur.engine.precision import autocast, check_precision
     from vdeblur.methods.archs.deblurnet import FSM_VARIANTS, DeblurNetFSM
@@ -565,18 +607,28 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
         raise UsageError(f"unknown variant {cfg.variant!r}: expected one of {', '.join(FSM_VARIANTS)}")
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
+    online = isinstance(train_set, Photos)
     holder = _Holder(DeblurNetFSM(**FSM_VARIANTS[cfg.variant]).to(device, memory_format=torch.channels_last))
     opt = torch.optim.Adam(holder.net.parameters(), lr=cfg.lr)
-    start = load_checkpoint(checkpoint, holder, opt, cfg)[0] if resume and checkpoint else 0
-    frames, labels = _labelled(train_set)
-    by_label = [np.flatnonzero(labels == k) for k in (0, 1)]
-    if not len(by_label[0]) or not len(by_label[1]):
-        raise InputError("training the fsm selector needs both sharp and blurred frames "
-                         "(make the data with `vdeblur synth --partial`)")
+    start, meta, ema_state = load_checkpoint(checkpoint, holder, opt, cfg) if resume and checkpoint else (0, {}, None)
+    ema = EMA(holder.net, cfg.ema, ema_state) if online and cfg.ema > 0 else None
+    if online:
+        data = _fsm_frames(cfg, train_set, device, cfg.seed + start)
+        val_batches = []
+        if isinstance(val_set, Photos):  # a fixed set of validation samples, made once
+            vd = _fsm_frames(cfg, val_set, device, 1234, pool=len(val_set.paths), exact=True)
+            vrng = np.random.default_rng(1234)
+            per = max(8, -(-max(cfg.val_frames, 96) // len(vd.degraders)))
+            val_batches = [vd.sample(vrng, per, shape=k) for k in range(len(vd.degraders))]
+    else:
+        frames, labels = _labelled(train_set)
+        by_label = [np.flatnonzero(labels == k) for k in (0, 1)]
+        if not len(by_label[0]) or not len(by_label[1]):
+            raise InputError("training the fsm selector needs both sharp and blurred frames "
+                             "(make the data with `vdeblur synth --partial`, or use --dataset photos)")
     rng = np.random.default_rng(cfg.seed + start)
-    t0 = time.perf_counter()
-    for step in range(start, cfg.steps):
-        lr = _set_cosine_lr(opt, cfg, step)
+
+    def synth_batch() -> tuple[torch.Tensor, torch.Tensor]:
         ys = np.arange(cfg.batch) % 2
         rng.shuffle(ys)
         crops = []
@@ -588,22 +640,79 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
             c = img[y0 : y0 + ch, x0 : x0 + cw]
             c = c[:, ::-1] if rng.random() < 0.5 else c
             crops.append(c[::-1] if rng.random() < 0.5 else c)
-        x = _to_tensor(np.stack(crops)).to(device, memory_format=torch.channels_last)
-        target = torch.from_numpy(ys).to(device)
+        return _to_tensor(np.stack(crops)), torch.from_numpy(ys)
+
+    def photo_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        b = data.sample(rng, cfg.batch)
+        x = b["x"]
+        if rng.random() < 0.5:  # flips: a blur's direction is no cue
+            x = x.flip(-1)
+        if rng.random() < 0.5:
+            x = x.flip(-2)
+        return x, b["label"]
+
+    elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
+    budget = cfg.minutes * 60
+    history: list[dict] = list(meta.get("val", [])) if isinstance(meta.get("val"), list) else []
+    best = max((h.get("val_accuracy", -1.0) for h in history), default=-1.0)
+    t0 = last_ck = time.perf_counter()
+    step = start
+    done = (step >= cfg.steps) if budget <= 0 else elapsed0 >= budget
+    while not done:
+        now = time.perf_counter()
+        elapsed = elapsed0 + now - t0
+        per_step = (now - t0) / max(1, step - start)
+        lr = _set_cosine_lr(opt, cfg, step, elapsed / budget if budget > 0 else None)
+        x, target = photo_batch() if online else synth_batch()
+        x = x.to(device, memory_format=torch.channels_last)
+        target = target.to(device)
         holder.net.train()
         with autocast(device, cfg.precision):
-            loss = torch.nn.functional.cross_entropy(holder.net.scores(x).float(), target)
+            z = holder.net.scores(x).float()
+        known = target >= 0  # ambiguous samples (-1) are left out
+        loss = torch.nn.functional.cross_entropy(z, target.clamp(min=0), reduction="none")
+        loss = (loss * known).sum() / known.sum().clamp(min=1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        info: dict[str, Any] = {"step": step + 1, "loss": loss.item(), "lr": lr,
-                                "s_per_step": (time.perf_counter() - t0) / (step + 1 - start)}
-        last = (step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps
-        if val_set is not None and last:
-            info["val_accuracy"] = fsm_accuracy(holder.net, val_set, device)
-        if checkpoint and last:
-            save_checkpoint(checkpoint, holder, opt, step + 1, cfg)
+        if ema is not None:
+            ema.update(holder.net)
+        step += 1
+        now = time.perf_counter()
+        elapsed = elapsed0 + now - t0
+        secs = now - t0
+        info: dict[str, Any] = {"step": step, "loss": loss.item(), "lr": lr,
+                                "s_per_step": secs / (step - start),
+                                "samples_per_s": cfg.batch * (step - start) / max(secs, 1e-9)}
+        if budget > 0:
+            info["elapsed_s"] = round(elapsed, 1)
+            done = elapsed + max(per_step, secs / (step - start)) >= budget  # the next would overrun
+            due = now - last_ck >= cfg.checkpoint_minutes * 60 or done
+        else:
+            done = step >= cfg.steps
+            due = step % cfg.val_every == 0 or done
+        if due:
+            last_ck = now
+            live = _swap_in(holder.net, ema)
+            try:
+                if online and val_batches:
+                    info["val_accuracy"] = fsm_batch_accuracy(holder.net, val_batches)
+                elif not online and val_set is not None:
+                    info["val_accuracy"] = fsm_accuracy(holder.net, val_set, device)
+            finally:
+                if live is not None:
+                    holder.net.load_state_dict(live)
+            if "val_accuracy" in info:
+                history.append({"step": step, "elapsed_s": round(elapsed, 1), "val_accuracy": info["val_accuracy"]})
+            if checkpoint:
+                save_checkpoint(checkpoint, holder, opt, step, cfg, ema,
+                                {"elapsed_s": elapsed, "samples_per_s": info["samples_per_s"], "val": history})
+                if ema is not None and info.get("val_accuracy", -1.0) > best:
+                    best = info["val_accuracy"]
+                    shutil.copyfile(checkpoint + ".ema.safetensors", checkpoint + ".best.safetensors")
         on_step(info)
+    if ema is not None:
+        holder.net.load_state_dict(ema.state)
     holder.net.eval()
     return holder
 
@@ -638,4 +747,17 @@ def fsm_accuracy(net: torch.nn.Module, dataset: Any, device: torch.device) -> fl
                 x = _to_tensor(inp[None]).to(device)
                 right += int((net(x).item() > 0) == (not np.array_equal(inp, target)))
                 total += 1
+    return right / max(1, total)
+
+
+@torch.no_grad()
+def fsm_batch_accuracy(net: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
+    """Share of the unambiguous samples (label >= 0) of ``batches`` the classifier labels right."""
+    net.eval()
+    right = total = 0
+    for b in batches:
+        known = b["label"] >= 0
+        pred = (net(b["x"]) > 0).long()
+        right += int(((pred == b["label"]) & known).sum())
+        total += int(known.sum())
     return right / max(1, total)
