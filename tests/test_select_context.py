@@ -207,7 +207,7 @@ def test_whole_file_context_only_for_whole_files(tmp_path):
     assert not whole_file_context(RunOptions(frames=10), str(f))
     assert not whole_file_context(RunOptions(start=1.0), str(f))
     assert not whole_file_context(RunOptions(labels="l.jsonl"), str(f))
-    assert not whole_file_context(RunOptions(select="fsm"), str(f))
+    assert whole_file_context(RunOptions(select="fsm"), str(f))  # fsm: its per-shot rule (select/fsm.py)
     assert not whole_file_context(RunOptions(select="none"), str(f))
     assert label_scores([]).blurred == []
     assert label_scores(_features([50.0])).blurred == [False]

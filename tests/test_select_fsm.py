@@ -63,3 +63,65 @@ def test_fsm_weights_of_another_variant_are_a_weights_error(cli, clip, tmp_path)
     save_state_dict(DeblurNetFSM(**FSM_VARIANTS["paper"]).state_dict(), path)
     r = cli("classify", clip, "--select", "fsm", "--select-weights", path)
     assert r.exit_code == 5 and "do not fit" in r.stderr
+
+
+def _context(n, cuts=(), level=500.0):
+    from vdeblur.select.context import Labels, Shot
+
+    bounds = [0, *cuts, n]
+    shots = [Shot(a, b - 1, level, [0.0] * 4, 0.0) for a, b in zip(bounds[:-1], bounds[1:])]
+    return Labels([False] * n, [0.0] * n, shots, [1.0] * n)
+
+
+RULE = {"margin": 2.0, "floor": -2.0, "sure": 6.0, "percentile": 10.0, "lap_weight": 0.0}
+
+
+def test_label_fsm_judges_each_shot_against_its_sharp_frames():
+    from vdeblur.select.fsm import label_fsm
+
+    # shot 1: the net calls even its sharp frames "blurred" (logit +1: soft content); shot 2: a
+    # detailed shot, sharp at -5; blurred frames are 3-4 above their shot's sharp frames
+    z = np.array([1.0, 1.2, 4.5, 0.9, 5.0, 1.1, -5.0, -4.8, -1.5, -5.1, -1.0, -4.9])
+    truth = [False, False, True, False, True, False, False, False, True, False, True, False]
+    ctx = _context(len(z), cuts=[6])
+    assert label_fsm(z, ctx, **RULE).blurred == truth
+    absolute = label_fsm(z, ctx, threshold=0.5).blurred
+    assert absolute == (z > 0).tolist() and absolute != truth  # the absolute rule calls shot 1 all blurred
+    probs = label_fsm(z, ctx, **RULE).scores
+    assert probs == pytest.approx((1 / (1 + np.exp(-z))).tolist())
+
+
+def test_label_fsm_all_sharp_shot_and_whole_blurred_shot():
+    from vdeblur.select.fsm import label_fsm
+
+    rng = np.random.default_rng(0)
+    sharp = -3 + rng.normal(0, 0.5, 40)  # jitter only: no frame is blurred
+    assert not any(label_fsm(sharp, _context(40), **RULE).blurred)
+    blurred = 8 + rng.normal(0, 0.5, 20)  # blurred throughout: only the absolute "sure" part sees it
+    assert all(label_fsm(blurred, _context(20), **RULE).blurred)
+    assert not any(label_fsm(blurred, _context(20), **{**RULE, "sure": 1e9}).blurred)
+    # a flat shot (nothing to deblur, as the Laplacian rule) is left sharp
+    assert not any(label_fsm(blurred, _context(20, level=1e-3), **RULE).blurred)
+
+
+def test_fsm_labels_the_whole_file_shot_by_shot(cli, tmp_path):
+    """A file: classify --select fsm runs the pre-pass (the summary has shots); a pipe-like
+    streaming run (context off) gives the same frame count."""
+    import json
+
+    from media import write_video
+    from vdeblur.cli.classify import classify_video
+
+    clip = tmp_path / "c.mp4"
+    write_video(clip, 10, (64, 48))
+    path = tmp_path / "fsm.safetensors"
+    save_state_dict(DeblurNetFSM(**FSM_VARIANTS["small"]).state_dict(), path)
+    r = cli("classify", clip, "--select", "fsm", "--select-weights", path, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout.splitlines()[-1])["summary"]
+    assert summary["frames"] == 10 and summary["shots"] and summary["shots"][0]["first"] == 0
+    seen = []
+    classify_video(str(clip), "fsm", select_weights=str(path), context=False, on_decision=lambda d, t: seen.append(d))
+    assert len(seen) == 10
+    r = cli("run", clip, "-o", tmp_path / "o.mp4", "--method", "unsharp", "--select", "fsm", "--select-weights", path)
+    assert r.exit_code == 0, r.output

@@ -86,7 +86,8 @@ class Job:
         if whole_file_context(o, self.inp):  # the plan knows the whole file: one pass's labels
             from vdeblur.select.context import prepass
 
-            labels = prepass(self.inp, threshold=o.threshold, every=o.select_every)
+            labels = prepass(self.inp, threshold=o.threshold, every=o.select_every, select=o.select,
+                             weights=o.select_weights)
         self.parts.start(fp, plan, labels)
         self.plan_ = plan
 

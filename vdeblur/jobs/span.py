@@ -98,7 +98,8 @@ def restore_span(
         if seg is None and whole_file_context(o, inp):  # labels with the whole file in view: one decode-only pre-pass
             from vdeblur.select.context import ContextSelector, prepass
 
-            selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every), o.select_every)
+            selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every, select=o.select,
+                                               weights=o.select_weights), o.select_every)
         ref_iter = metrics = None
         if reference is not None:
             ref_reader = open_reference(reference, info, reader.high_depth)

@@ -238,7 +238,7 @@ class ContextSelector:
 
 def has_context(select: str) -> bool:
     """Whether selector ``select`` labels with the whole file in view when the input is a file."""
-    return select.strip().lower() in ("laplacian",)
+    return select.strip().lower() in ("laplacian", "fsm")
 
 
 def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_hook=None,
@@ -246,7 +246,13 @@ def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_
     """Decode ``path`` once (no restoring, no RGB conversion: the Y plane) and label every frame
     with the whole clip in view. ``every=K``: each group of K frames takes the label of its middle
     frame (Table 9's batch mode; every frame is still scored, the pre-pass is cheap).
-    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps)."""
+    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps). ``select="fsm"``: the
+    fsm's whole-file rule (select/fsm.py ``prepass_fsm``, ``weights`` its file)."""
+    if select.strip().lower() == "fsm":
+        from vdeblur.select.fsm import prepass_fsm
+
+        return prepass_fsm(path, threshold=threshold, every=every, frame_hook=frame_hook,
+                           high_depth=high_depth, weights=weights)
     from vdeblur.io.reader import Frame, VideoReader
 
     # columns of 4- and 8-byte numbers (12 a frame, about 56 bytes): a 2-hour 60 fps video's take 24 MB

@@ -5,6 +5,16 @@ group of K, the batch mode of IV-E.3 / Table 9) as sharp or blurred. Frames are 
 analysis scale (shorter side ``analysis_side``, default 360 px, the scale the selector is trained
 at) on the engine's device. Needs trained weights: a weights.toml entry for method ``fsm`` or a
 safetensors file; without them it refuses, like every neural method.
+
+Whole-file context (issue 14): when the input is a file, :func:`prepass_fsm` scores every frame
+first (the fsm's logit on the RGB frame, and the Laplacian pre-pass's features of
+``select/context.py``: shots, the relative detail), then labels each shot with the whole clip in
+view (:func:`label_fsm`). A classifier's absolute verdict depends on the content (a soft, flat or
+noisy shot looks "blurred" to it); within a shot the content is the same, so a frame is judged
+against the shot's sharpest frames near it: blurred when its logit is ``MARGIN`` above their
+level (``LOW_PERCENTILE`` of the logits within ``context.RADIUS``) and its own logit says it is
+not surely sharp (above ``FLOOR``), or when the logit alone is sure (above ``SURE``), which
+catches a shot blurred throughout.
 """
 
 from __future__ import annotations
@@ -37,6 +47,10 @@ class FSMSelector:
         return True  # keep the latest frame of the group, in case the stream ends before its middle
 
     def probability(self, rgb: np.ndarray) -> float:
+        return float(1 / (1 + np.exp(-self.logit(rgb))))
+
+    def logit(self, rgb: np.ndarray) -> float:
+        """The classifier's log-odds of "blurred" for one RGB frame (at the analysis scale)."""
         peak = 65535.0 if rgb.dtype == np.uint16 else 255.0
         x = torch.from_numpy(rgb.astype(np.float32) / peak).permute(2, 0, 1)[None].to(self.device)
         h, w = x.shape[-2:]
@@ -44,7 +58,7 @@ class FSMSelector:
         if s < 1:
             x = F.interpolate(x, size=(max(17, round(h * s)), max(17, round(w * s))), mode="area")
         with torch.inference_mode():
-            return float(torch.sigmoid(self.net(x)).item())
+            return float(self.net(x).item())
 
     def push(self, index: int, rgb: np.ndarray | None) -> list[Decision]:
         pos = index % self.every
@@ -80,3 +94,89 @@ def load_fsm(weights: str | None, device: Any, every: int, threshold: float | No
     net = DeblurNetFSM(**FSM_VARIANTS[variant])
     load_into(net, "fsm", variant, weights)
     return FSMSelector(net, device, every=every, threshold=threshold)
+
+
+#: The per-shot rule of :func:`label_fsm` (logits, i.e. log-odds of "blurred").
+MARGIN, FLOOR, SURE, LOW_PERCENTILE = 2.0, -2.0, 6.0, 10.0
+#: weight of the Laplacian pre-pass's relative detail in the per-shot rule (0: the fsm alone)
+LAP_WEIGHT = 0.0
+
+
+def label_fsm(logits: np.ndarray, context: Any, *, margin: float = MARGIN, floor: float = FLOOR,
+              sure: float = SURE, percentile: float = LOW_PERCENTILE, radius: int | None = None,
+              lap_weight: float = LAP_WEIGHT, threshold: float | None = None) -> Any:
+    """Labels of a whole clip from its fsm logits and the Laplacian pre-pass's
+    ``context.Labels`` (its shots; module docstring for the rule). ``threshold`` (a probability):
+    the absolute rule instead, ``logit > log(t / (1 - t))`` frame by frame. Returns a
+    ``context.Labels`` whose scores are the fsm's probabilities."""
+    from vdeblur.select.context import RADIUS, RATIO, Labels
+    from vdeblur.select.laplacian import _FLAT
+
+    z = np.asarray(logits, np.float64)
+    n = len(z)
+    radius = RADIUS if radius is None else radius
+    blurred = np.zeros(n, bool)
+    if threshold is not None:
+        t = min(max(float(threshold), 1e-6), 1 - 1e-6)
+        blurred = z > np.log(t / (1 - t))
+    else:
+        rel = np.log(np.maximum(np.asarray(context.relative, np.float64), 1e-3) / RATIO)
+        for s in context.shots:
+            if s.level <= _FLAT:  # a flat shot: nothing to deblur (as the Laplacian rule)
+                continue
+            a, b = s.first, s.last + 1
+            for i in range(a, b):
+                near = z[max(a, i - radius):min(b, i + radius + 1)]
+                ref = float(np.percentile(near, percentile))
+                d = z[i] - ref - lap_weight * rel[i]
+                blurred[i] = z[i] > sure or (z[i] > floor and d > margin)
+    probs = (1 / (1 + np.exp(-z))).tolist()
+    return Labels(blurred.tolist(), probs, list(context.shots), list(context.relative))
+
+
+def fsm_columns(path: str, selector: FSMSelector, *, frame_hook=None, high_depth: bool = False) -> tuple:
+    """One decode pass of ``path``: (fsm logits, the Laplacian pre-pass's ``context.Labels``)."""
+    from array import array
+
+    from vdeblur.io.reader import Frame, VideoReader
+    from vdeblur.select.context import frame_features, hist_change, label_columns
+
+    logits, scores, sigmas, dirs, changes = array("d"), array("d"), array("f"), array("f"), array("f")
+    prev = None
+    with VideoReader(path, copy_streams=False) as reader:
+        reader.high_depth = high_depth
+        for item in reader.items():
+            if isinstance(item, Frame):
+                f = frame_features(item.luma())
+                scores.append(f.score)
+                sigmas.append(f.noise)
+                dirs.extend(f.dirs)
+                changes.append(0.0 if prev is None else hist_change(prev, f.hist))
+                prev = f.hist
+                logits.append(selector.logit(item.rgb()))
+                if frame_hook is not None:
+                    frame_hook(item)
+        lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
+    ctx = label_columns(np.frombuffer(scores, np.float64), np.frombuffer(sigmas, np.float32),
+                        np.frombuffer(dirs, np.float32).reshape(len(scores), 8), np.frombuffer(changes, np.float32))
+    ctx.lost, ctx.damaged = lost, damaged
+    return np.frombuffer(logits, np.float64).copy(), ctx
+
+
+def prepass_fsm(path: str, *, threshold: float | None = None, every: int = 1, frame_hook=None,
+                high_depth: bool = False, weights: str | None = None, variant: str = "small",
+                device: Any = "cpu") -> Any:
+    """``context.prepass`` for ``--select fsm``: every frame scored (fsm logit and the Laplacian
+    features), then labelled shot by shot (:func:`label_fsm`); ``every=K``: each group of K takes
+    its middle frame's label (Table 9's batch mode)."""
+    sel = load_fsm(weights, device, 1, None, variant)
+    z, ctx = fsm_columns(path, sel, frame_hook=frame_hook, high_depth=high_depth)
+    labels = label_fsm(z, ctx, threshold=threshold)
+    labels.lost, labels.damaged, labels.every = ctx.lost, ctx.damaged, every
+    if every > 1:
+        n = len(labels.blurred)
+        for g in range(0, n, every):
+            m = g + (min(every, n - g) - 1) // 2
+            for i in range(g, min(n, g + every)):
+                labels.blurred[i] = labels.blurred[m]
+    return labels
