@@ -554,6 +554,10 @@ def export(method: Any, out: str, *, name: str, method_name: str, variant: str, 
     )
 
 
+#: the fsm photos path: a new batch every FSM_ECHO steps, the others echo one of the latest FSM_ECHO_KEEP
+FSM_ECHO, FSM_ECHO_KEEP = 4, 8
+
+
 def _fsm_shapes(crop: int) -> list[tuple[int, int]]:
     """The photos path's view shapes (h, w) for ``--crop`` C: widths C/2, 3C/4 and C, heights 3/4 of
     them (4:3 views), multiples of 16 (the classifier's x16 down-sampling) and at least 32."""
@@ -589,7 +593,9 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
     analysis scale, labelled by their blur length: blurred from ``BLURRED_PX``, sharp up to
     ``SHARP_PX``, the ambiguous ones between left out of the loss), validated on a fixed set made
     the same way from the validation photographs (``val_accuracy`` over the unambiguous samples),
-    with the EMA of the weights (``cfg.ema``) validated, checkpointed and returned.
+    with the EMA of the weights (``cfg.ema``) validated, checkpointed and returned. A rendered
+    batch costs several steps' time on a CPU, so each is used about ``FSM_ECHO`` times (data
+    echoing, under random flips and transposes).
 
     Schedule as :func:`train`: ``steps``, or with ``minutes`` > 0 the cosine over wall time, a
     checkpoint every ``checkpoint_minutes`` and ``--resume``. Photos: at each checkpoint the EMA
@@ -642,14 +648,26 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
             crops.append(c[::-1] if rng.random() < 0.5 else c)
         return _to_tensor(np.stack(crops)), torch.from_numpy(ys)
 
+    echo: list[tuple[torch.Tensor, torch.Tensor]] = []  # the latest batches, for data echoing
+
     def photo_batch() -> tuple[torch.Tensor, torch.Tensor]:
-        b = data.sample(rng, cfg.batch)
-        x = b["x"]
-        if rng.random() < 0.5:  # flips: a blur's direction is no cue
+        # data echoing (Choi et al. 2019): rendering a batch costs several times the step, so a new
+        # batch is drawn every FSM_ECHO-th step and the others reuse one of the latest FSM_ECHO_KEEP
+        # batches under a random flip / transpose (a blur's direction is no cue for its label)
+        if not echo or (step - start) % FSM_ECHO == 0:
+            b = data.sample(rng, cfg.batch)
+            echo.append((b["x"], b["label"]))
+            del echo[:-FSM_ECHO_KEEP]
+            x, y = echo[-1]
+        else:
+            x, y = echo[int(rng.integers(len(echo)))]
+        if rng.random() < 0.5:
             x = x.flip(-1)
         if rng.random() < 0.5:
             x = x.flip(-2)
-        return x, b["label"]
+        if rng.random() < 0.5:
+            x = x.transpose(-1, -2)
+        return x, y
 
     elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
     budget = cfg.minutes * 60
