@@ -52,3 +52,54 @@ def test_split_is_by_name_and_roughly_70_10_20():
     assert splits == [gp.split_of(n) for n in names]
     share = {s: splits.count(s) / len(splits) for s in ("train", "val", "test")}
     assert abs(share["train"] - 0.7) < 0.05 and abs(share["val"] - 0.1) < 0.03 and abs(share["test"] - 0.2) < 0.04
+
+
+def _rcc(files: dict[str, tuple[bytes, bool]]) -> bytes:
+    """A Qt resource file (format version 2) holding ``files`` (name -> (bytes, zlib)) in one folder
+    ``dir``, written as Qt's rcc lays it out, to check the reader against."""
+    import struct
+    import zlib
+
+    names, data, nodes = b"", b"", []
+
+    def name(n: str) -> int:
+        nonlocal names
+        off = len(names)
+        enc = n.encode("utf-16-be")
+        names += struct.pack(">HI", len(n), 0) + enc
+        return off
+
+    root = name("")  # unused for the root
+    d = name("dir")
+    nodes.append(struct.pack(">IHII", root, 2, 1, 1) + b"\0" * 8)  # root: 1 child, node 1
+    nodes.append(struct.pack(">IHII", d, 2, len(files), 2) + b"\0" * 8)  # dir: children from node 2
+    for n, (b, z) in files.items():
+        off = len(data)
+        payload = struct.pack(">I", len(b)) + zlib.compress(b) if z else b
+        data += struct.pack(">I", len(payload)) + payload
+        nodes.append(struct.pack(">IHHHI", name(n), 1 if z else 0, 0, 0, off) + b"\0" * 8)
+    tree = b"".join(nodes)
+    head = 4 + 16
+    return b"qres" + struct.pack(">IIII", 2, head, head + len(tree), head + len(tree) + len(data)) + tree + data + names
+
+
+def test_rcc_reader_returns_the_files_stored_plain_and_zlib():
+    img = cv2.imencode(".png", np.arange(48, dtype=np.uint8).reshape(4, 4, 3))[1].tobytes()
+    out = gp.rcc_files(_rcc({"a.png": (img, False), "b.txt": (b"hello " * 50, True)}))
+    assert out == {"dir/a.png": img, "dir/b.txt": b"hello " * 50}
+    import pytest
+
+    with pytest.raises(ValueError):
+        gp.rcc_files(b"not a resource file at all")
+
+
+def test_free_licences_and_puzzle_desktop_licence(tmp_path):
+    for lic in ("GPL-3+", "LGPL-2.1+", "CC-BY-SA-3.0 (usr/share/lxqt/wallpapers/License)", "CC0", "Public Domain",
+                "BSD-3-Clause", "CC-BY-2.0 (x)", "GFDL-1.2+"):
+        assert gp.free_licence(lic), lic
+    for lic in ("unknown", "CC-BY-NC-SA-4.0", "CC-BY-ND-3.0", "custom", "proprietary"):
+        assert not gp.free_licence(lic), lic
+    (tmp_path / "bee.jpg").write_bytes(b"")
+    (tmp_path / "bee.desktop").write_text("[Desktop Entry]\nName=Bee\nX-KDE-PluginInfo-License=Public Domain\n")
+    assert gp.desktop_licence(str(tmp_path / "bee.jpg")) == "Public Domain"
+    assert gp.desktop_licence(str(tmp_path / "other.jpg")) is None
