@@ -109,6 +109,25 @@ def test_noise_floor_is_taken_off():
     assert noisy.blurred != truth  # the floor matters
 
 
+def test_noise_is_taken_off_per_frame():
+    """An encoder leaves more noise in some frame types than in others (H.264 B-frames at a
+    higher QP keep less of it): each frame's own noise is taken off, so a sharp frame with little
+    noise is not blurred beside a sharp one with much; the shot's lowest level alone would leave
+    the excess on the noisier frames."""
+    gain = np.array((6.0,) * 4 + (1.5,) * 4)
+    truth = [False, False, True, True, False, False, False, True, True, True, False, False] * 3
+    sig = np.array([3.6 if i % 4 == 0 else 2.0 for i in range(len(truth))])  # 3.2x the variance
+    dirs = [gain * s * s + (3.0 if t else 40.0) for s, t in zip(sig, truth)]
+    feats = _features([0.0] * len(truth), dirs=dirs)
+    for f, s in zip(feats, sig):
+        f.noise = float(s)
+        f.score = float(20 * s * s + 400)
+    assert label_scores(feats).blurred == truth
+    for f in feats:
+        f.noise = 2.0  # one level for the shot: the sharp frames with less noise look blurred
+    assert label_scores(feats).blurred != truth
+
+
 def _gop(tmp_path, name="starts_blurred") -> tuple[str, HardClip]:
     c = make_clip(name, n=N, size=(192, 144), seed=3)
     c.options = {"crf": "18", "preset": "veryfast", "threads": "1", "g": "12", "keyint_min": "12",
