@@ -23,16 +23,16 @@ def _u8(a: np.ndarray) -> np.ndarray:
     return np.clip(a + 0.5, 0, 255).astype(np.uint8)
 
 
-def _shift_clip(tmp_path, sticker: bool = False):
-    """Three frames of a camera moving (5, 2) pixels a frame over a held-out photograph: sharp,
+def _shift_clip(tmp_path, sticker: bool = False, step: tuple[float, float] = (5, 2)):
+    """Three frames of a camera moving ``step`` (default (5, 2)) pixels a frame over a held-out photograph: sharp,
     blurred (the mean of 9 views along a horizontal motion centred on its own view), sharp;
     H.264-compressed. ``sticker``: a red square that sits at one place in the sharp frames and at
     another in the blurred one (it moved, so each frame's content behind it is seen elsewhere).
     Returns (decoded frames, true frames, the sticker's place in the sharp frames, in the blurred)."""
     photo = held_out_photo()
     x0, y0 = 200.0, 150.0
-    truth = [_view(photo, x0 + 5 * t, y0 + 2 * t) for t in range(3)]
-    blurred = np.mean([_view(photo, x0 + 5 + d, y0 + 2) for d in np.linspace(-4, 4, 9)], axis=0)
+    truth = [_view(photo, x0 + step[0] * t, y0 + step[1] * t) for t in range(3)]
+    blurred = np.mean([_view(photo, x0 + step[0] + d, y0 + step[1]) for d in np.linspace(-4, 4, 9)], axis=0)
     frames = [truth[0], blurred, truth[2]]
     a, c = (slice(40, 72), slice(30, 62)), (slice(40, 72), slice(120, 152))
     if sticker:
@@ -57,6 +57,24 @@ def test_known_shift_is_restored_within_half_a_db_of_the_sharp_frame(tmp_path):
     sharp = psnr(dec[0][inner], truth[0][inner])
     assert psnr(dec[1][inner], truth[1][inner]) < sharp - 5  # the blur is real
     assert psnr(out[inner], truth[1][inner]) >= sharp - 0.5
+
+
+def test_a_large_shift_is_found_and_restored(tmp_path):
+    """A camera moving 56 px a frame on a 192 px frame (a fast pan, or a neighbour a few frames
+    away): out of DIS's reach from a zero start (its coarsest level is a few patches wide); the
+    global shift (phase correlation) finds it and DIS refines the rest."""
+    from vdeblur.methods.lucky import global_shift, lucky
+
+    dec, truth, _, _ = _shift_clip(tmp_path, step=(56, 8))
+    g = lambda a: cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255  # noqa: E731
+    dx, dy = global_shift(g(dec[1]), g(dec[2]))  # dec[2](x + d) ~ dec[1](x)
+    assert abs(dx + 56) < 4 and abs(dy + 8) < 4
+    m = lucky()
+    out = m.restore_frame(dec[1], [dec[0], dec[2]])
+    inner = (slice(16, -16), slice(64, -64))  # content both neighbours saw
+    sharp = psnr(dec[0][inner], truth[0][inner])
+    assert psnr(dec[1][inner], truth[1][inner]) < sharp - 5  # the blur is real
+    assert psnr(out[inner], truth[1][inner]) >= sharp - 2.5
 
 
 def test_an_occluder_is_not_ghosted(tmp_path):

@@ -97,6 +97,9 @@ WARP_INTERP = cv2.INTER_CUBIC
 #: blurred that is not: its warps bring their own error and nothing to gain)
 GUARD_C = 1.0
 GUARD_N = 2.0 / 255
+#: the global shift (phase correlation) that starts each flow is used where the correlation's
+#: peak response is at least this (a clear peak: 0.25-1 on real pairs, about 0 on no match)
+PC_MIN = 0.12
 
 
 def _int_param(name: str, value: Any, lo: int) -> int:
@@ -150,6 +153,42 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 def _warp(img: np.ndarray, flow: np.ndarray, gx: np.ndarray, gy: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
     """``img`` sampled at x + flow(x) (backward warp onto the frame the flow was computed from)."""
     return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def global_shift(a: np.ndarray, b: np.ndarray, min_response: float = None) -> tuple[float, float]:
+    """The translation (dx, dy) with b(x + d) ~ a(x), by phase correlation (float luma images of
+    one size), or (0, 0) where the correlation has no clear peak. DIS refines a flow from coarse
+    to fine starting at zero on a pyramid whose coarsest level is about 4 patches wide: a motion
+    of more than a patch or two there (a fast pan, or a neighbour several frames away: 50 px on a
+    320 px frame) is out of its reach and it settles on a wrong, smooth flow that a wide fitted
+    kernel then re-blurs into agreement. Started from the global shift, it refines what is left
+    (parallax, roll, zoom, moving objects)."""
+    if min_response is None:
+        min_response = PC_MIN
+    h, w = a.shape
+    win = _GRIDS.get(("hann", h, w))
+    if win is None:
+        win = _GRIDS[("hann", h, w)] = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    (dx, dy), resp = cv2.phaseCorrelate(a.copy(), b.copy(), win)  # it windows its inputs in place
+    if not (resp >= min_response and np.isfinite(dx) and np.isfinite(dy)):
+        return 0.0, 0.0
+    return float(dx), float(dy)
+
+
+def _shifted_flow(dis: Any, a8: np.ndarray, b8: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
+    """DIS flow from ``a8`` to ``b8`` (uint8 luma), ``b8`` first moved by the whole-pixel part of
+    ``shift`` so that DIS (from zero, on its own pyramid) only finds what is left. (DIS can be
+    given a starting flow, but it then also skips much of its own coarse-to-fine search.)"""
+    dx, dy = round(shift[0]), round(shift[1])
+    if dx == 0 and dy == 0:
+        return dis.calc(a8, b8, None)
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(b8, m, (b8.shape[1], b8.shape[0]), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE)
+    f = dis.calc(a8, moved, None)
+    f[..., 0] += dx
+    f[..., 1] += dy
+    return f
 
 
 def _inside(flow: np.ndarray, gx: np.ndarray, gy: np.ndarray, margin: float = 1.0) -> np.ndarray:
@@ -281,6 +320,8 @@ class Lucky(Method):
         self.timer = Timer()
         self.last_coverage = 0.0  # the fraction of the last frame taken from its neighbours
         self._flow = None
+        #: a dict to fill with the last frame's intermediates (work scale), for diagnosis; None: off
+        self.debug: dict | None = None
 
     # -- what the engine asks ------------------------------------------------------------------
     def pick(self, t: int, labels: dict[int, bool]) -> list[int]:
@@ -297,11 +338,12 @@ class Lucky(Method):
         return (self.fallback(x.unsqueeze(1))[0] if self.fallback is not None else x), None
 
     # -- the method ----------------------------------------------------------------------------
-    def _flow_to(self, b8: np.ndarray, s8: np.ndarray) -> np.ndarray:
+    def _flow_to(self, b8: np.ndarray, s8: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         """Dense flow from the frame to a (blurred-to-match) neighbour, smoothed: DIS's
         per-patch noise costs more than the detail of the motion a smoothing loses (where it
-        loses it, the trust test sees it)."""
-        f = self._dis().calc(b8, s8, None)
+        loses it, the trust test sees it). The neighbour is first moved by the global ``shift``
+        (see :func:`global_shift`) and DIS finds what is left."""
+        f = _shifted_flow(self._dis(), b8, s8, shift)
         if FLOW_SMOOTH > 0:
             f = cv2.GaussianBlur(cv2.medianBlur(f, 5), (0, 0), FLOW_SMOOTH)
         return f
@@ -350,13 +392,16 @@ class Lucky(Method):
         # alike so the blur does not bias the flow), then refitted where the two agree
         kr = max(3, min(25, round(KR * max(sw, sh))))
         sig = max(1.0, kr / 3.0)
+        shifts = [global_shift(b, s) for s in sharp]
         if COARSE_HALF and min(sw, sh) >= 64:  # both smoothed: half the work scale sees the same
             half = (sw // 2, sh // 2)
-            f0 = dis.calc(_u8(cv2.resize(cv2.GaussianBlur(b, (0, 0), sig), half, interpolation=cv2.INTER_AREA)),
-                          _u8(cv2.resize(cv2.GaussianBlur(sharp[0], (0, 0), sig), half, interpolation=cv2.INTER_AREA)), None)
+            hs = (shifts[0][0] * half[0] / sw, shifts[0][1] * half[1] / sh)
+            f0 = _shifted_flow(dis, _u8(cv2.resize(cv2.GaussianBlur(b, (0, 0), sig), half, interpolation=cv2.INTER_AREA)),
+                               _u8(cv2.resize(cv2.GaussianBlur(sharp[0], (0, 0), sig), half, interpolation=cv2.INTER_AREA)), hs)
             f0 = cv2.resize(f0, (sw, sh), interpolation=cv2.INTER_LINEAR) * np.float32([sw / half[0], sh / half[1]])
         else:
-            f0 = dis.calc(_u8(cv2.GaussianBlur(b, (0, 0), sig)), _u8(cv2.GaussianBlur(sharp[0], (0, 0), sig)), None)
+            f0 = _shifted_flow(dis, _u8(cv2.GaussianBlur(b, (0, 0), sig)), _u8(cv2.GaussianBlur(sharp[0], (0, 0), sig)),
+                               shifts[0])
         tm.lap("flow")
         w0 = _warp(sharp[0], f0, gx, gy)
         inside0 = _inside(f0, gx, gy, kr)
@@ -371,7 +416,7 @@ class Lucky(Method):
         for i, s in enumerate(sharp):
             if i >= 2 and float(union.mean()) >= ENOUGH and not unverified:
                 break  # the nearest neighbours explain the frame: farther ones would add little
-            f = self._flow_to(b8, _u8(k.apply(s)))
+            f = self._flow_to(b8, _u8(k.apply(s)), shifts[i])
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
@@ -379,7 +424,7 @@ class Lucky(Method):
                 agree = self._trust(k.apply(ws), b, ws, kr)[0] * _inside(f, gx, gy, kr)
                 k.fit(ws, b, agree)
                 tm.lap("blur estimate")
-                f = self._flow_to(b8, _u8(k.apply(s)))
+                f = self._flow_to(b8, _u8(k.apply(s)), shifts[i])
                 tm.lap("flow")
                 ws = _warp(s, f, gx, gy)
                 tm.lap("warp")
@@ -404,6 +449,8 @@ class Lucky(Method):
         if unverified:  # a pixel is taken only where two neighbours' warps agree
             trusts = self._agreed(trusts, warps)
             tm.lap("trust test")
+        if self.debug is not None:
+            self.debug.update(flows=flows, trusts=trusts, warps=warps, blur=k, unverified=unverified, frame=bc)
         cover = np.max(trusts, axis=0)
         self.last_coverage = float(cover.mean())
         if self.last_coverage <= 0:
