@@ -3,9 +3,13 @@
 
     python benchmarks/io_overhead.py                 # makes a 720p clip (300 frames) in a temp dir
     python benchmarks/io_overhead.py --input in.mp4 --repeat 5 --preset medium
+    python benchmarks/io_overhead.py --against /tmp/old   # also an older vdeblur (its package dir's parent)
 
-Also times a bare PyAV transcode loop (the same libx264 build as vdeblur), since the ffmpeg
-binary may carry a different x264 build. Target: ratio <= 1.15. Prints one JSON object on stdout.
+Also times a bare PyAV transcode loop (the same libx264 build as vdeblur, frame threads as the
+ffmpeg CLI), since the ffmpeg binary may carry a different x264 build. Each run's CPU time (user +
+system, the process and its children) is recorded beside its wall time: on a shared machine the
+CPU ratio moves less with the load. Target (issue 15): ratio <= 1.08. Prints one JSON object on
+stdout.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ with av.open(src) as i, av.open(dst, "w") as o:
     s.width, s.height, s.pix_fmt = v.codec_context.width, v.codec_context.height, "yuv420p"
     s.time_base = v.time_base
     s.codec_context.time_base = v.time_base
+    s.thread_type = "AUTO"
     s.options = {"crf": crf, "preset": preset}
     amap = {x.index: y for x, y in zip(i.streams.audio, a)}
     for pkt in i.demux():
@@ -83,13 +88,17 @@ with av.open(src) as i, av.open(dst, "w") as o:
 """
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], **popen: object) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the command and its children)."""
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
     dt = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr.decode()[-2000:]}")
-    return dt
+        sys.exit(f"failed: {' '.join(cmd)}\n{err.decode()[-2000:]}")
+    return dt, ru.ru_utime + ru.ru_stime
 
 
 def main() -> None:
@@ -100,6 +109,8 @@ def main() -> None:
     ap.add_argument("--crf", type=int, default=18)
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--io", default="pyav")
+    ap.add_argument("--against", metavar="DIR", help="also time the vdeblur package found in DIR (e.g. "
+                    "`git archive REV vdeblur | tar -x -C DIR`), in the same rounds: before/after")
     args = ap.parse_args()
 
     from vdeblur.io.pipe import ffmpeg_exe
@@ -115,23 +126,36 @@ def main() -> None:
         vd_cmd = [sys.executable, "-m", "vdeblur", "run", src, "-o", out_vd, "--force", "--method", "identity",
                   "--select", "none", "--crf", str(args.crf), "--preset", args.preset, "--io", args.io]
         bare_cmd = [sys.executable, "-c", BARE_PYAV, src, os.path.join(tmp, "bare.mp4"), str(args.crf), args.preset]
-        t_ff, t_vd, t_bare = [], [], []
+        runs: dict[str, list[tuple[float, float]]] = {"ffmpeg": [], "bare_pyav": [], "vdeblur": []}
+        if args.against:
+            runs["against"] = []
         for _ in range(args.repeat):  # alternate, so all see the same machine load
-            t_ff.append(timed(ff_cmd))
-            t_bare.append(timed(bare_cmd))
-            t_vd.append(timed(vd_cmd))
+            runs["ffmpeg"].append(timed(ff_cmd))
+            runs["bare_pyav"].append(timed(bare_cmd))
+            runs["vdeblur"].append(timed(vd_cmd))
+            if args.against:
+                env = {**os.environ, "PYTHONPATH": os.path.abspath(args.against)}
+                runs["against"].append(timed(vd_cmd, env=env, cwd=args.against))
         import av
 
         with av.open(src) as c:
             n = c.streams.video[0].frames
-    m_ff, m_vd, m_bare = statistics.median(t_ff), statistics.median(t_vd), statistics.median(t_bare)
+    wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
     print(json.dumps({
         "frames": n, "preset": args.preset, "crf": args.crf, "io": args.io,
-        "ffmpeg_s": round(m_ff, 3), "vdeblur_s": round(m_vd, 3),
-        "ffmpeg_fps": round(n / m_ff, 1), "vdeblur_fps": round(n / m_vd, 1),
-        "ratio": round(m_vd / m_ff, 3),
-        "bare_pyav_s": round(m_bare, 3), "ratio_to_bare_pyav": round(m_vd / m_bare, 3), "runs_ffmpeg": [round(t, 3) for t in t_ff],
-        "runs_vdeblur": [round(t, 3) for t in t_vd], "ffmpeg": ff,
+        "ffmpeg_s": round(wall["ffmpeg"], 3), "vdeblur_s": round(wall["vdeblur"], 3),
+        "ffmpeg_fps": round(n / wall["ffmpeg"], 1), "vdeblur_fps": round(n / wall["vdeblur"], 1),
+        "ratio": round(wall["vdeblur"] / wall["ffmpeg"], 3),
+        "bare_pyav_s": round(wall["bare_pyav"], 3), "ratio_to_bare_pyav": round(wall["vdeblur"] / wall["bare_pyav"], 3),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "cpu_ratio": round(cpu["vdeblur"] / cpu["ffmpeg"], 3),
+        "cpu_ratio_to_bare_pyav": round(cpu["vdeblur"] / cpu["bare_pyav"], 3),
+        "runs_ffmpeg": [round(w, 3) for w, _ in runs["ffmpeg"]],
+        "runs_vdeblur": [round(w, 3) for w, _ in runs["vdeblur"]], "ffmpeg": ff,
+        **({"against": os.path.abspath(args.against), "against_s": round(wall["against"], 3),
+            "against_ratio": round(wall["against"] / wall["ffmpeg"], 3),
+            "cpu_ratio_against": round(cpu["against"] / cpu["ffmpeg"], 3)} if args.against else {}),
     }))
 
 

@@ -17,14 +17,16 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
 from vdeblur.errors import InputError, InternalError
 from vdeblur.io.reader import CopyPacket, Frame
-from vdeblur.metrics.reference import ReferenceMetrics
 from vdeblur.select import selector_input
+
+if TYPE_CHECKING:  # the metrics import torch: a run without --reference (identity) need not
+    from vdeblur.metrics.reference import ReferenceMetrics
 
 _END = object()
 

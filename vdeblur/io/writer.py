@@ -340,6 +340,10 @@ class VideoWriter:
             self._fail(f"unknown or unusable encoder {self.codec!r}: {e}", e)
         s.width, s.height = info.width, info.height
         s.pix_fmt = self.pix_fmt
+        # frame and slice threads, as the ffmpeg CLI: PyAV's default (slices only) runs libx264 on
+        # sliced threads (2 slices a frame here), costing CPU time and bitrate against ffmpeg's
+        # frame threads (benchmarks/io_overhead.py)
+        s.thread_type = "AUTO"
         s.time_base = info.time_base
         cc = s.codec_context
         cc.time_base = info.time_base

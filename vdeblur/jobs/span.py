@@ -23,7 +23,6 @@ from vdeblur.jobs.options import (
     reference_frames, whole_file_context,
 )
 from vdeblur.jobs.segments import Segment
-from vdeblur.metrics.reference import ReferenceMetrics
 
 #: frames restored before a segment's first one to warm a recurrent method's state
 RECURRENT_WARMUP = 5
@@ -105,6 +104,8 @@ def restore_span(
             ref_reader = open_reference(reference, info, reader.high_depth)
             ref_iter = (reference_frames(ref_reader, o) if seg is None
                         else itertools.islice(reference_frames(ref_reader), seg.first - seg.warm, None))
+            from vdeblur.metrics.reference import ReferenceMetrics  # torch: only against a reference
+
             metrics = ReferenceMetrics(built.device)
         if seg is None:
             frames = _whole(reader, o, info)
