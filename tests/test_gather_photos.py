@@ -103,3 +103,10 @@ def test_free_licences_and_puzzle_desktop_licence(tmp_path):
     (tmp_path / "bee.desktop").write_text("[Desktop Entry]\nName=Bee\nX-KDE-PluginInfo-License=Public Domain\n")
     assert gp.desktop_licence(str(tmp_path / "bee.jpg")) == "Public Domain"
     assert gp.desktop_licence(str(tmp_path / "other.jpg")) is None
+
+
+def test_shots_of_one_demo_scene_share_a_split():
+    for scene in ("bar55", "grand_canyon", "pool", "spiff", "new_wave"):
+        key = gp.SCENE_SUFFIX.sub(r"\1", f"kphotoalbum-kphotoalbum_demo_{scene}_2")
+        assert key == f"kphotoalbum-kphotoalbum_demo_{scene}"
+    assert gp.SCENE_SUFFIX.sub(r"\1", "mate-backgrounds-x_2") == "mate-backgrounds-x_2"  # only the demo album
