@@ -260,3 +260,19 @@ def test_train_fsm_on_photos_minutes_checkpoint_resume_export(cli, photos, tmp_p
     from vdeblur.select.fsm import load_fsm
 
     assert load_fsm(str(out), "cpu", 1, None).probability(np.zeros((40, 48, 3), np.uint8)) >= 0
+
+
+def test_labelled_pairs_differ_only_by_the_cameras_blur(photos):
+    from vdeblur.data.online import LabelledFrames
+
+    pool = PhotoPool(list_photos(str(photos), "train"), size=8)
+    lf = LabelledFrames(pool, [(32, 48)], DegradeConfig(p_static=0.0, p_jpeg=0.0, p_object=0.0, p_defocus=0.0,
+                                                        max_blur=40.0), p_contrast=0.0)
+    lf.degraders[0]._motion = lambda rng: _pan(12.0, 0.5)
+    b = lf.sample(np.random.default_rng(4), 6, pairs=True)
+    assert b["label"].tolist() == [0, 1] * 3 and b["blur"][0::2].tolist() == [0.0] * 3
+    for i in range(3):  # one view per pair: the blurred frame is the still one smeared along the pan
+        sharp, blurred = b["x"][2 * i], b["x"][2 * i + 1]
+        assert (sharp.mean() - blurred.mean()).abs() < 0.02
+        gx = lambda t: (t[..., 1:] - t[..., :-1]).abs().mean()  # noqa: E731
+        assert gx(blurred) < 0.7 * gx(sharp)

@@ -472,28 +472,43 @@ class LabelledFrames:
                           for h, w in shapes]
         self.p_contrast, self.contrast = p_contrast, contrast
 
-    def sample(self, rng: np.random.Generator, batch: int, shape: int | None = None) -> dict[str, torch.Tensor]:
-        """A batch of one shape (``shape``: its index in ``shapes``, else drawn)."""
+    def sample(self, rng: np.random.Generator, batch: int, shape: int | None = None,
+               pairs: bool = False) -> dict[str, torch.Tensor]:
+        """A batch of one shape (``shape``: its index in ``shapes``, else drawn). ``pairs``: the
+        batch is ``batch // 2`` pairs (samples 2i, 2i + 1) of one view of one photograph, first
+        still (no camera motion) and then under the drawn motion, with the same contrast, noise
+        level and JPEG quality: the only difference within a pair is the camera's blur (the
+        selector is then trained to rank a shot's frames, as its per-shot rule uses it)."""
+        import copy
+
         cfg = self.cfg
         d = self.degraders[int(rng.integers(len(self.degraders))) if shape is None else shape]
         gen = torch.Generator(device=d.device)
         gen.manual_seed(int(rng.integers(2**62)))
         xs, labels, blur = [], [], []
-        for _ in range(batch):
-            info: dict = {}
-            x, _, _ = d.sample_one(rng, info=info)
-            if rng.random() < self.p_contrast:
-                c = math.exp(rng.uniform(math.log(self.contrast[0]), math.log(self.contrast[1])))
-                x = torch.round((x.mean() + c * (x - x.mean())).clamp(0, 255))
-            if cfg.noise:
-                level = cfg.noise[int(rng.integers(len(cfg.noise)))]
+        for _ in range(batch // 2 if pairs else batch):
+            if pairs:
+                m = d._motion(rng)
+                a = np.random.default_rng(int(rng.integers(2**62)))
+                views = [(copy.deepcopy(a), {"static": True, "e": 0.0}), (a, m)]
+            else:
+                views = [(rng, None)]
+            c = math.exp(rng.uniform(math.log(self.contrast[0]), math.log(self.contrast[1]))) \
+                if rng.random() < self.p_contrast else 1.0
+            level = cfg.noise[int(rng.integers(len(cfg.noise)))] if cfg.noise else None
+            q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.p_jpeg else None
+            for r, motion in views:
+                info: dict = {}
+                x, _, _ = d.sample_one(r, motion=motion, info=info)
+                if c != 1.0:
+                    x = torch.round((x.mean() + c * (x - x.mean())).clamp(0, 255))
                 if level is not None:
                     x = poisson_gaussian_torch(x, *level, gen)
-            if rng.random() < cfg.p_jpeg:
-                x = jpeg(x, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-            xs.append(x[0])
-            labels.append(blur_label(info["camera_px"], info["object_px"]))
-            blur.append(info["camera_px"])
+                if q is not None:
+                    x = jpeg(x, q)
+                xs.append(x[0])
+                labels.append(blur_label(info["camera_px"], info["object_px"]))
+                blur.append(info["camera_px"])
         self.pool.refresh(rng)
         return {"x": torch.stack(xs) / 255, "label": torch.tensor(labels, dtype=torch.long, device=d.device),
                 "blur": torch.tensor(blur, dtype=torch.float32)}

@@ -593,7 +593,12 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
     analysis scale, labelled by their blur length: blurred from ``BLURRED_PX``, sharp up to
     ``SHARP_PX``, the ambiguous ones between left out of the loss), validated on a fixed set made
     the same way from the validation photographs (``val_accuracy`` over the unambiguous samples),
-    with the EMA of the weights (``cfg.ema``) validated, checkpointed and returned. A rendered
+    with the EMA of the weights (``cfg.ema``) validated, checkpointed and returned. Photos batches
+    are pairs of one view, still and under motion (``LabelledFrames.sample(pairs=True)``), and a
+    ranking term ``softplus(z_sharp - z_blurred)`` over the (sharp, blurred) pairs is added to the
+    cross-entropy: the classifier alone, on a CPU budget, learned no more than chance from unpaired
+    frames (its InstanceNorm takes each feature's scale away), and the per-shot rule of
+    select/fsm.py uses the ranking of a shot's frames. A rendered
     batch costs several steps' time on a CPU, so each is used about ``FSM_ECHO`` times (data
     echoing, under random flips and transposes).
 
@@ -625,7 +630,7 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
             vd = _fsm_frames(cfg, val_set, device, 1234, pool=len(val_set.paths), exact=True)
             vrng = np.random.default_rng(1234)
             per = max(8, -(-max(cfg.val_frames, 96) // len(vd.degraders)))
-            val_batches = [vd.sample(vrng, per, shape=k) for k in range(len(vd.degraders))]
+            val_batches = [vd.sample(vrng, per // 2 * 2, shape=k, pairs=True) for k in range(len(vd.degraders))]
     else:
         frames, labels = _labelled(train_set)
         by_label = [np.flatnonzero(labels == k) for k in (0, 1)]
@@ -655,7 +660,7 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
         # batch is drawn every FSM_ECHO-th step and the others reuse one of the latest FSM_ECHO_KEEP
         # batches under a random flip / transpose (a blur's direction is no cue for its label)
         if not echo or (step - start) % FSM_ECHO == 0:
-            b = data.sample(rng, cfg.batch)
+            b = data.sample(rng, cfg.batch, pairs=True)
             echo.append((b["x"], b["label"]))
             del echo[:-FSM_ECHO_KEEP]
             x, y = echo[-1]
@@ -672,7 +677,7 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
     elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
     budget = cfg.minutes * 60
     history: list[dict] = list(meta.get("val", [])) if isinstance(meta.get("val"), list) else []
-    best = max((h.get("val_accuracy", -1.0) for h in history), default=-1.0)
+    best = max((_fsm_merit(h) for h in history), default=-1.0)
     t0 = last_ck = time.perf_counter()
     step = start
     done = (step >= cfg.steps) if budget <= 0 else elapsed0 >= budget
@@ -690,6 +695,12 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
         known = target >= 0  # ambiguous samples (-1) are left out
         loss = torch.nn.functional.cross_entropy(z, target.clamp(min=0), reduction="none")
         loss = (loss * known).sum() / known.sum().clamp(min=1)
+        if online:  # pairs (still view, the same view under motion): the blurred one ranks above
+            logit = (z[:, 1] - z[:, 0])[: z.shape[0] // 2 * 2].view(-1, 2)
+            tp = target[: z.shape[0] // 2 * 2].view(-1, 2)
+            ranked = (tp[:, 0] == 0) & (tp[:, 1] == 1)
+            rank = torch.nn.functional.softplus(logit[:, 0] - logit[:, 1])
+            loss = loss + (rank * ranked).sum() / ranked.sum().clamp(min=1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -714,19 +725,20 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
             live = _swap_in(holder.net, ema)
             try:
                 if online and val_batches:
-                    info["val_accuracy"] = fsm_batch_accuracy(holder.net, val_batches)
+                    info["val_accuracy"], info["val_rank"] = fsm_batch_accuracy(holder.net, val_batches)
                 elif not online and val_set is not None:
                     info["val_accuracy"] = fsm_accuracy(holder.net, val_set, device)
             finally:
                 if live is not None:
                     holder.net.load_state_dict(live)
             if "val_accuracy" in info:
-                history.append({"step": step, "elapsed_s": round(elapsed, 1), "val_accuracy": info["val_accuracy"]})
+                history.append({"step": step, "elapsed_s": round(elapsed, 1), "val_accuracy": info["val_accuracy"],
+                                **({"val_rank": info["val_rank"]} if "val_rank" in info else {})})
             if checkpoint:
                 save_checkpoint(checkpoint, holder, opt, step, cfg, ema,
                                 {"elapsed_s": elapsed, "samples_per_s": info["samples_per_s"], "val": history})
-                if ema is not None and info.get("val_accuracy", -1.0) > best:
-                    best = info["val_accuracy"]
+                if ema is not None and _fsm_merit(info) > best:
+                    best = _fsm_merit(info)
                     shutil.copyfile(checkpoint + ".ema.safetensors", checkpoint + ".best.safetensors")
         on_step(info)
     if ema is not None:
@@ -768,14 +780,26 @@ def fsm_accuracy(net: torch.nn.Module, dataset: Any, device: torch.device) -> fl
     return right / max(1, total)
 
 
+def _fsm_merit(info: dict) -> float:
+    """What the best fsm checkpoint is chosen on: validation accuracy plus pair ranking accuracy."""
+    return info.get("val_accuracy", -1.0) + info.get("val_rank", 0.0)
+
+
 @torch.no_grad()
-def fsm_batch_accuracy(net: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
-    """Share of the unambiguous samples (label >= 0) of ``batches`` the classifier labels right."""
+def fsm_batch_accuracy(net: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> tuple[float, float]:
+    """(share of the unambiguous samples (label >= 0) of ``batches`` the classifier labels right,
+    share of the (sharp, blurred) pairs (samples 2i, 2i + 1) whose blurred frame it scores higher)."""
     net.eval()
-    right = total = 0
+    right = total = ranked = pairs = 0
     for b in batches:
         known = b["label"] >= 0
-        pred = (net(b["x"]) > 0).long()
+        z = net(b["x"])
+        pred = (z > 0).long()
         right += int(((pred == b["label"]) & known).sum())
         total += int(known.sum())
-    return right / max(1, total)
+        n = len(z) // 2 * 2
+        zp, lp = z[:n].view(-1, 2), b["label"][:n].view(-1, 2)
+        ok = (lp[:, 0] == 0) & (lp[:, 1] == 1)
+        ranked += int(((zp[:, 1] > zp[:, 0]) & ok).sum())
+        pairs += int(ok.sum())
+    return right / max(1, total), ranked / max(1, pairs)
