@@ -73,6 +73,7 @@ def train(
         elif info["step"] % max(1, val_every // 4) == 0 or "val_psnr" in info:
             extra = f", val PSNR {info['val_psnr']:.2f} dB (input {info['val_psnr_input']:.2f})" if "val_psnr" in info else ""
             extra += f", val accuracy {info['val_accuracy']:.3f}" if "val_accuracy" in info else ""
+            extra += f", pairs ranked {info['val_rank']:.3f}" if "val_rank" in info else ""
             rate = f", {info['samples_per_s']:.1f} samples/s" if "samples_per_s" in info else ""
             at = f" ({info['elapsed_s'] / 60:.1f} of {total})" if "elapsed_s" in info else f"/{total}"
             log(f"step {info['step']}{at}: loss {info['loss']:.4f}, {info['s_per_step']:.2f} s/step{rate}{extra}")
