@@ -167,3 +167,31 @@ def test_no_selector_and_factory() -> None:
                 dict(name="laplacian", threshold=-1.0), dict(name="laplacian", every=2.5)):
         with pytest.raises(UsageError):
             make_selector(**bad)
+
+
+def test_streaming_takes_each_frame_noise_off(monkeypatch) -> None:
+    """Sensor noise keeps a blurred frame's Laplacian variance up: the streaming rule judges the
+    score less the frame's own noise share (without it, half of this noisy clip is wrong)."""
+    import vdeblur.select.laplacian as lap
+
+    blurred, _, labels = _clip(0)
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(g + rng.normal(0, 8, g.shape), 0, 255).astype(np.uint8) for g in blurred]
+    assert accuracy(run(LaplacianSelector(), noisy), labels) >= 0.95
+    real = lap.stream_measures
+    monkeypatch.setattr(lap, "stream_measures", lambda g, r=None: (lambda m: (m[0], 0.0, m[2]))(real(g, r)))
+    assert accuracy(run(LaplacianSelector(), noisy), labels) < 0.8
+
+
+def test_streaming_window_stays_in_its_shot(monkeypatch) -> None:
+    """A cut from a detailed shot into a soft, brighter one: the soft shot is judged against its
+    own frames, not called blurred because the detailed frames are still in the window."""
+    import vdeblur.select.context as ctx
+
+    _, sharp, _ = _clip(0)
+    _, other, _ = _clip(1)
+    soft = [(0.35 * cv2.GaussianBlur(g, (0, 0), 1.0) + 150).astype(np.uint8) for g in other[:24]]
+    frames = list(sharp[:24]) + soft
+    assert not any(d.blurred for d in run(LaplacianSelector(), frames))
+    monkeypatch.setattr(ctx, "CUT", 2.0)  # no cut can be found: one window across both shots
+    assert sum(d.blurred for d in run(LaplacianSelector(), frames)) >= 20
