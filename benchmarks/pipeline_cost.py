@@ -9,11 +9,14 @@ wall and CPU milliseconds; CPU counts every thread of the process: OpenCV's, tor
     to_yuv      io/colour.encode_frame: the restored RGB back onto the decoded samples
     encode      libx264 (--preset, --crf) encoding the frame, as the writer does
 
-and the whole run (``vdeblur run`` in a subprocess, wall and CPU, per frame) for comparison:
-what the stages do not explain is the pipeline's own cost (queues, threads, Python).
+("sys": the kernel's share of the CPU time: page faults of freshly allocated buffers, mostly),
+and the whole run (``vdeblur run`` in a subprocess, wall and CPU per frame) for comparison: what
+the stages do not explain is the pipeline's own cost (queues, threads, Python, start-up). The
+whole run is timed --repeat times in each variant, alternating: as it is, with glibc's malloc
+left alone (VDEBLUR_MALLOC=default, io/memory.py), and with --against DIR an older vdeblur.
 
     python benchmarks/pipeline_cost.py                       # makes a 720p clip (60 frames)
-    python benchmarks/pipeline_cost.py --input in.mp4 --frames 30 --method unsharp
+    python benchmarks/pipeline_cost.py --input in.mp4 --frames 30 --method unsharp --repeat 3
 
 Prints one JSON object on stdout.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,8 +36,20 @@ import time
 import numpy as np
 
 
-def _clock() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
+def _clock() -> tuple[float, float, float]:
+    r = resource.getrusage(resource.RUSAGE_SELF)  # microseconds, where os.times() counts 10 ms ticks
+    return time.perf_counter(), r.ru_utime, r.ru_stime
+
+
+def _run(cmd: list[str], **popen: object) -> tuple[float, float, float]:
+    """(wall, user, system) seconds of a command (and its children)."""
+    w0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{err.decode()[-2000:]}")
+    return time.perf_counter() - w0, ru.ru_utime, ru.ru_stime
 
 
 def main() -> None:
@@ -43,7 +59,10 @@ def main() -> None:
     ap.add_argument("--method", default="unsharp")
     ap.add_argument("--crf", type=int, default=18)
     ap.add_argument("--preset", default="medium")
-    ap.add_argument("--no-run", action="store_true", help="skip the whole `vdeblur run` for comparison")
+    ap.add_argument("--repeat", type=int, default=1, help="whole runs of each variant (0: none)")
+    ap.add_argument("--against", metavar="DIR", help="also run the vdeblur package found in DIR")
+    ap.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                    help="the stages with io/memory.py's malloc settings, or glibc's own")
     a = ap.parse_args()
 
     import av
@@ -51,7 +70,11 @@ def main() -> None:
     from vdeblur.engine.device import resolve_device
     from vdeblur.engine.restorer import Restorer
     from vdeblur.io.colour import encode_frame, frame_to_rgb, spec_for_frame
+    from vdeblur.io.memory import keep_frame_buffers
     from vdeblur.methods.registry import create
+
+    if a.malloc == "tuned":
+        keep_frame_buffers()
 
     with tempfile.TemporaryDirectory() as tmp:
         src = a.input
@@ -64,11 +87,13 @@ def main() -> None:
         restorer = Restorer(create(a.method), resolve_device("cpu"), "fp32")
         ms: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
+        kernel: dict[str, list[float]] = {}
 
-        def add(name: str, t0: tuple[float, float]) -> None:
-            w, c = _clock()
+        def add(name: str, t0: tuple[float, float, float]) -> None:
+            w, u, k = _clock()
             ms.setdefault(name, []).append((w - t0[0]) * 1000)
-            cpu.setdefault(name, []).append((c - t0[1]) * 1000)
+            cpu.setdefault(name, []).append((u - t0[1] + k - t0[2]) * 1000)
+            kernel.setdefault(name, []).append((k - t0[2]) * 1000)
 
         out = av.open(os.path.join(tmp, "out.mp4"), "w")
         n = 0
@@ -117,24 +142,29 @@ def main() -> None:
             out.mux(p)
         out.close()
         add("encode_flush", t0)
-        result: dict = {"frames": n, "method": a.method, "preset": a.preset}
-        result["median_ms"] = {k: round(statistics.median(v), 1) for k, v in ms.items() if k != "encode_flush"}
-        result["median_cpu_ms"] = {k: round(statistics.median(v), 1) for k, v in cpu.items() if k != "encode_flush"}
+        result: dict = {"frames": n, "method": a.method, "preset": a.preset, "malloc": a.malloc}
+        for key, d in (("median_ms", ms), ("median_cpu_ms", cpu), ("median_sys_ms", kernel)):
+            result[key] = {k: round(statistics.median(v), 1) for k, v in d.items() if k != "encode_flush"}
         # x264 buffers frames (lookahead) and encodes them later: its cost per frame is its total
         result["encode_total_per_frame"] = {"ms": round((sum(ms["encode"]) + ms["encode_flush"][0]) / n, 1),
                                             "cpu_ms": round((sum(cpu["encode"]) + cpu["encode_flush"][0]) / n, 1)}
-        if not a.no_run:
-            cmd = [sys.executable, "-m", "vdeblur", "run", src, "-o", os.path.join(tmp, "run.mp4"), "--force",
-                   "--method", a.method, "--select", "none", "--crf", str(a.crf), "--preset", a.preset,
-                   "--frames", str(n)]
-            w0 = time.perf_counter()
-            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            err = p.stderr.read()
-            _, status, ru = os.wait4(p.pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                sys.exit(f"failed: {' '.join(cmd)}\n{err.decode()[-2000:]}")
-            result["run_per_frame"] = {"ms": round((time.perf_counter() - w0) * 1000 / n, 1),
-                                       "cpu_ms": round((ru.ru_utime + ru.ru_stime) * 1000 / n, 1)}
+        cmd = [sys.executable, "-m", "vdeblur", "run", src, "-o", os.path.join(tmp, "run.mp4"), "--force",
+               "--method", a.method, "--select", "none", "--crf", str(a.crf), "--preset", a.preset,
+               "--frames", str(n)]
+        variants = {"run": {}, "run_malloc_default": {"env": {**os.environ, "VDEBLUR_MALLOC": "default"}}}
+        if a.against:
+            variants["run_against"] = {"env": {**os.environ, "PYTHONPATH": os.path.abspath(a.against)},
+                                       "cwd": a.against}
+        runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in variants}
+        for _ in range(a.repeat):  # alternating, so all see the same machine load
+            for k, popen in variants.items():
+                runs[k].append(_run(cmd, **popen))
+        for k, v in runs.items():
+            if v:
+                result[k + "_per_frame"] = {
+                    "ms": round(statistics.median(w for w, _, _ in v) * 1000 / n, 1),
+                    "cpu_ms": round(statistics.median(u + k_ for _, u, k_ in v) * 1000 / n, 1),
+                    "sys_ms": round(statistics.median(k_ for _, _, k_ in v) * 1000 / n, 1)}
     print(json.dumps(result))
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from vdeblur.errors import InputError, InternalError
+from vdeblur.io.memory import keep_frame_buffers
 from vdeblur.io.reader import CopyPacket, Frame
 from vdeblur.select import selector_input
 
@@ -202,6 +203,7 @@ class Engine:
 
     # -- public --------------------------------------------------------------------------------
     def run(self, items: Iterator[Any], write_frame: Callable, write_packet: Callable) -> Summary:
+        keep_frame_buffers()  # frame-sized buffers reused, not faulted in afresh every frame (io/memory.py)
         q_in: queue.Queue[Any] = queue.Queue(self.queue_size)
         q_out: queue.Queue[Any] = queue.Queue(self.queue_size)
         stop = threading.Event()

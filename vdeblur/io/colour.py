@@ -408,6 +408,9 @@ def _plane(a: np.ndarray) -> np.ndarray:
     return a[..., 0] if a.ndim == 3 else a
 
 
+_ONES_1X3 = np.ones((1, 3), np.float32)
+
+
 def _encode_same_layout(source: Any, layout: Layout, spec: ColourSpec, restored: np.ndarray,
                         source_rgb: np.ndarray) -> Any:
     """``encode_frame``'s common case, the output laid out as the decoded frame (same depth,
@@ -424,15 +427,15 @@ def _encode_same_layout(source: Any, layout: Layout, spec: ColourSpec, restored:
     vf = av.VideoFrame(w, h, layout.name)
     y_out, cb_out, cr_out = _planes(vf, layout)
     for r0, r1 in _bands(h, w):
-        rf, sf = restored[r0:r1].astype(np.float32), source_rgb[r0:r1].astype(np.float32)
         # luma: each restored pixel converted directly, rounded, except where the method left the
         # pixel as it was: there the decoded sample itself
-        yf = _plane(cv2.transform(rf, my))
+        yf = _plane(cv2.transform(restored[r0:r1].astype(np.float32), my))
         np.clip(yf, 0, layout.max, out=yf)
-        y = yf.astype(layout.dtype)  # truncation of value + 0.5 >= 0: rounding
-        same = _plane(cv2.transform(cv2.absdiff(rf, sf), np.ones((1, 3), np.float32))) == 0
+        y = y_out[r0:r1]
+        np.copyto(y, yf, casting="unsafe")  # truncation of value + 0.5 >= 0: rounding
+        # unchanged pixels: the integer difference (saturating sum of the channels' |d|) is 0
+        same = _plane(cv2.transform(cv2.absdiff(restored[r0:r1], source_rgb[r0:r1]), _ONES_1X3)) == 0
         np.copyto(y, y_src[r0:r1], where=same)
-        y_out[r0:r1] = y
         # chroma: the decoded samples plus the change, converted and downsampled; the pairs of
         # rows of this band with their neighbours (two more rows each side)
         if layout.sy == 2:
@@ -440,9 +443,9 @@ def _encode_same_layout(source: Any, layout: Layout, spec: ColourSpec, restored:
             j0, j1 = r0 // 2, -(-r1 // 2)
         else:
             a, b, j0, j1 = r0, r1, r0, r1
-        if (a, b) != (r0, r1):
-            rf, sf = restored[a:b].astype(np.float32), source_rgb[a:b].astype(np.float32)
-        dc = downsample(cv2.transform(cv2.subtract(rf, sf), mc), layout.sx, layout.sy)
+        # the change as float, straight from the integers (exact: no float copies of both frames)
+        d = cv2.subtract(restored[a:b], source_rgb[a:b], dtype=cv2.CV_32F)
+        dc = downsample(cv2.transform(d, mc), layout.sx, layout.sy)
         dc = dc[j0 - a // layout.sy: j1 - a // layout.sy]
         for k, (src, dst) in enumerate(((cb_src, cb_out), (cr_src, cr_out))):
             c = dc[..., k] + src[j0:j1]
