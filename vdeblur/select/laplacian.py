@@ -100,11 +100,11 @@ def stream_measures(gray: np.ndarray, data_range: float | None = None) -> tuple[
     upper bound: texture can only raise it) and its 32-bin luma histogram (for cuts)."""
     g, r = _analysis_plane(gray, data_range)
     k = 255.0 / r
-    f = g if g.dtype == np.float32 else g.astype(np.float32)
-    sd = float(cv2.meanStdDev(cv2.Laplacian(f, cv2.CV_32F))[1][0, 0])
-    res = cv2.filter2D(f, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
-    sigma = float(np.sqrt(np.pi / 2) * cv2.mean(np.abs(res))[0] / 6.0) * k
-    hist = cv2.calcHist([f * np.float32(k)], [0], None, [32], [0, 256]).ravel()
+    sd = float(cv2.meanStdDev(cv2.Laplacian(g, cv2.CV_32F))[1][0, 0])
+    res = cv2.filter2D(g, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+    sigma = float(np.sqrt(np.pi / 2) * cv2.norm(res, cv2.NORM_L1) / res.size / 6.0) * k
+    hist = cv2.calcHist([g if g.dtype == np.uint8 else (g.astype(np.float32) * np.float32(k))],
+                        [0], None, [32], [0, 256]).ravel()
     return sd * sd * k * k, 20.0 * sigma * sigma, (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
 
 
