@@ -31,8 +31,9 @@ window across a scene cut compares a flat shot with a detailed one. With the who
   The defaults were chosen on the hard clips of tests/selector_media.py (scikit-image photos) and
   synth_clip (12 seeds x 30/50/70 % blurred): every clip >= 0.95, synth_clip 1.000 (benchmarks/
   select_accuracy.py measures held-out photographs too). The per-frame noise floor was chosen on
-  the same clips made from the validation photographs and ten training ones (72 clips, never the
-  test photographs): accuracy 0.959 -> 0.973, false positives 44 -> 12; synth_clip still 1.000.
+  the same clips made from the validation photographs and four pairs of training ones (64 clips,
+  never the test photographs): accuracy 0.966 -> 0.973, false positives 29 -> 12 (the noise clips:
+  19 -> 3); synth_clip still 1.000.
 
 ``label_scores`` is the rule on saved features; ``ContextSelector`` replays its labels through
 the streaming selector interface (lookahead 0), so the restore pass uses the pre-pass's scores

@@ -27,7 +27,7 @@ two outlier frames cannot set the level, and a short one, at the start of a stre
 of its few sharp frames. Tuned on ``vdeblur.data.synth_clip`` (12 seeds x 30/50/70% blurred, 64
 frames): accuracy 0.999 mean, 0.953 worst (a clip opening with 23 frames of near-unbroken blur).
 The noise share, the shots and ratio 0.55 (was 0.5) were chosen on the hard clips of
-tests/selector_media.py made from validation and training photographs (72 clips, streamed):
+tests/selector_media.py made from validation and training photographs (64 clips, streamed):
 accuracy 0.857 -> 0.945, false positives 214 -> 17; synth_clip unchanged, and 0.6 would call
 sharp synth_clip frames blurred.
 
