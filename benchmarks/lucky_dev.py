@@ -8,7 +8,8 @@ TREE: a ``benchmarks/make_testset.py`` tree (e.g. ``/tmp/lk_dev/partial``, built
 that are NOT the held-out ones): each clip is written losslessly and labelled by the whole-file
 laplacian pre-pass as ``vdeblur run`` labels it; every frame labelled blurred is restored by lucky
 from the frames its ``pick`` chooses. ``--motion 1,2,3``: also the test scenes of
-tests/motion_media.py (320x192, 24 frames, those seeds), H.264-compressed, labelled alike.
+tests/motion_media.py (``--size``, default 320x192, 24 frames, those seeds), H.264-compressed,
+labelled alike.
 ``--against FILE``: other versions of vdeblur/methods/lucky.py run on the same frames.
 Printed per variant: mean gain over all frames, over the frames labelled blurred, the worst
 frame, and the frames more than 0.1 dB below their input; ``-v``: every frame below +0.5 dB.
@@ -44,7 +45,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if d == 0 else float(10 * np.log10(255.0 ** 2 / d))
 
 
-def clips(trees: list[str], seeds: list[int], tmp: str):
+def clips(trees: list[str], seeds: list[int], tmp: str, size: tuple[int, int] = (320, 192)):
     """(name, decoded frames, true frames, labels) of every development clip."""
     from vdeblur.io.writer import write_rgb_video
     from vdeblur.select.context import prepass
@@ -62,9 +63,9 @@ def clips(trees: list[str], seeds: list[int], tmp: str):
         from motion_media import make_clip
 
         for s in seeds:
-            clip = make_clip(24, (320, 192), seed=s)
+            clip = make_clip(24, size, seed=s)
             path = os.path.join(tmp, "m.mp4")
-            write_video(path, frames=clip.frames, size=(320, 192), options={"preset": "medium", "crf": "18", "threads": "1"})
+            write_video(path, frames=clip.frames, size=size, options={"preset": "medium", "crf": "18", "threads": "1"})
             yield f"motion/seed{s}", read_video(path)["frames"], clip.references, dict(enumerate(prepass(path).blurred))
 
 
@@ -72,6 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("trees", nargs="*")
     ap.add_argument("--motion", default="", help="comma-separated seeds of motion_media clips")
+    ap.add_argument("--size", default="320x192", help="of the motion clips")
     ap.add_argument("--against", action="append", default=[])
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args()
@@ -82,7 +84,8 @@ def main() -> None:
     seeds = [int(s) for s in a.motion.split(",") if s.strip()]
     rows: dict[str, list[tuple[str, int, bool, float]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, dec, ref, labels in clips(a.trees, seeds, tmp):
+        size = tuple(int(v) for v in a.size.lower().split("x"))
+        for name, dec, ref, labels in clips(a.trees, seeds, tmp, size):
             for v, cls in variants.items():
                 m = cls()
                 for i in range(len(dec)):

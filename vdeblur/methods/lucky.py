@@ -12,8 +12,10 @@ engine never hands them to a method):
 
 1. the nearest frames labelled sharp within +-``radius`` frames, up to ``per_side`` on each side;
 2. each is aligned to the blurred frame by dense optical flow (OpenCV DIS on luma, at a work
-   scale of at most ``WORK_SIDE`` pixels), computed between the blurred frame and the sharp frame
-   blurred with this frame's estimated blur, so that the blur does not bias the flow. The blur is
+   scale of at most ``WORK_SIDE`` pixels, started from the global shift found by phase
+   correlation: DIS alone misses motions beyond its coarsest level), computed between the
+   blurred frame and the sharp frame blurred with this frame's estimated blur, so that the blur
+   does not bias the flow. The blur is
    a field of general kernels, one per tile (parallax and moving objects blur differently), each
    fitted by regularised least squares in the Fourier domain and drawn towards the whole frame's
    kernel where its tile says little; it is fitted between the blurred frame and the nearest
@@ -175,19 +177,34 @@ def global_shift(a: np.ndarray, b: np.ndarray, min_response: float = None) -> tu
     return float(dx), float(dy)
 
 
-def _shifted_flow(dis: Any, a8: np.ndarray, b8: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
-    """DIS flow from ``a8`` to ``b8`` (uint8 luma), ``b8`` first moved by the whole-pixel part of
-    ``shift`` so that DIS (from zero, on its own pyramid) only finds what is left. (DIS can be
-    given a starting flow, but it then also skips much of its own coarse-to-fine search.)"""
+def _shifted_flow(dis: Any, a8: np.ndarray, b8: np.ndarray, shift: tuple[float, float], fuse: bool = False) -> np.ndarray:
+    """DIS flow from ``a8`` to ``b8`` (uint8 luma), run on the two images' overlap after the
+    whole-pixel part of the global ``shift``, so that DIS (from zero, on its own pyramid) only
+    finds what is left; the flow is extended to the rest by its border values (those pixels map
+    outside the neighbour). (DIS can be given a starting flow instead, but then it skips much of
+    its own coarse-to-fine search; a moved image's empty border would pull its coarse levels.)
+    ``fuse``: also the flow from zero, and per pixel the one whose warp matches better locally
+    (the global shift is the background's; a large moving object or a near layer may be nearer
+    zero): for the first, coarse flow at half the work scale, on which the blur is fitted."""
     dx, dy = round(shift[0]), round(shift[1])
     if dx == 0 and dy == 0:
         return dis.calc(a8, b8, None)
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
-    moved = cv2.warpAffine(b8, m, (b8.shape[1], b8.shape[0]), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_REPLICATE)
-    f = dis.calc(a8, moved, None)
+    h, w = a8.shape[:2]
+    x0, x1, y0, y1 = max(0, -dx), min(w, w - dx), max(0, -dy), min(h, h - dy)
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return dis.calc(a8, b8, None)
+    fc = dis.calc(np.ascontiguousarray(a8[y0:y1, x0:x1]), np.ascontiguousarray(b8[y0 + dy:y1 + dy, x0 + dx:x1 + dx]), None)
+    f = cv2.copyMakeBorder(fc, y0, h - y1, x0, w - x1, cv2.BORDER_REPLICATE)
     f[..., 0] += dx
     f[..., 1] += dy
+    if fuse:
+        z = dis.calc(a8, b8, None)
+        gx, gy = _grid(*a8.shape[:2])
+        a = a8.astype(np.float32)
+        n = max(5, (min(a8.shape[:2]) // 12) | 1)
+        ef = cv2.blur(np.abs(_warp(b8, f, gx, gy).astype(np.float32) - a), (n, n))
+        ez = cv2.blur(np.abs(_warp(b8, z, gx, gy).astype(np.float32) - a), (n, n))
+        f = np.where((ez < ef)[..., None], z, f)
     return f
 
 
@@ -397,11 +414,12 @@ class Lucky(Method):
             half = (sw // 2, sh // 2)
             hs = (shifts[0][0] * half[0] / sw, shifts[0][1] * half[1] / sh)
             f0 = _shifted_flow(dis, _u8(cv2.resize(cv2.GaussianBlur(b, (0, 0), sig), half, interpolation=cv2.INTER_AREA)),
-                               _u8(cv2.resize(cv2.GaussianBlur(sharp[0], (0, 0), sig), half, interpolation=cv2.INTER_AREA)), hs)
+                               _u8(cv2.resize(cv2.GaussianBlur(sharp[0], (0, 0), sig), half, interpolation=cv2.INTER_AREA)), hs,
+                               fuse=True)
             f0 = cv2.resize(f0, (sw, sh), interpolation=cv2.INTER_LINEAR) * np.float32([sw / half[0], sh / half[1]])
         else:
             f0 = _shifted_flow(dis, _u8(cv2.GaussianBlur(b, (0, 0), sig)), _u8(cv2.GaussianBlur(sharp[0], (0, 0), sig)),
-                               shifts[0])
+                               shifts[0], fuse=True)
         tm.lap("flow")
         w0 = _warp(sharp[0], f0, gx, gy)
         inside0 = _inside(f0, gx, gy, kr)
@@ -416,7 +434,8 @@ class Lucky(Method):
         for i, s in enumerate(sharp):
             if i >= 2 and float(union.mean()) >= ENOUGH and not unverified:
                 break  # the nearest neighbours explain the frame: farther ones would add little
-            f = self._flow_to(b8, _u8(k.apply(s)), shifts[i])
+            s8 = _u8(k.apply(s))
+            f = self._flow_to(b8, s8, shifts[i])
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
@@ -424,7 +443,8 @@ class Lucky(Method):
                 agree = self._trust(k.apply(ws), b, ws, kr)[0] * _inside(f, gx, gy, kr)
                 k.fit(ws, b, agree)
                 tm.lap("blur estimate")
-                f = self._flow_to(b8, _u8(k.apply(s)), shifts[i])
+                s8 = _u8(k.apply(s))
+                f = self._flow_to(b8, s8, shifts[i])
                 tm.lap("flow")
                 ws = _warp(s, f, gx, gy)
                 tm.lap("warp")
