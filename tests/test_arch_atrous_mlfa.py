@@ -185,3 +185,33 @@ def test_scaled_conv_and_deconv_equal_their_first_form():
         ref = y * layer.scale.view(1, -1, 1, 1) + layer.bias.view(1, -1, 1, 1)
         ref = F.leaky_relu(ref, NEGATIVE_SLOPE) if layer.act else ref
         torch.testing.assert_close(layer(x), ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("hw", [(17, 21), (4, 9), (3, 40)])
+def test_atrous_block_shared_pad_equals_one_pad_per_branch(hw):
+    """The block pads its input once (the widest rate) and each branch crops its conv's output:
+    the same as each branch padding x itself, reflection or (on a frame too small to reflect
+    the widest pad) zeros, in either memory layout, with gradients."""
+    torch.manual_seed(5)
+    block = AtrousBlock(8, 4)
+    with torch.no_grad():
+        for b in (*block.branches, block.reduce):
+            b.scale.uniform_(0.5, 2.0)
+            b.bias.uniform_(-1, 1)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(2, 8, *hw).contiguous(memory_format=fmt).requires_grad_(True)
+        ref = x + block.reduce(torch.cat([b(x) for b in block.branches], dim=1))
+        out = block(x)
+        torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+        g, = torch.autograd.grad(out.sum(), x)
+        g_ref, = torch.autograd.grad(ref.sum(), x)
+        torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_scaled_conv_rejects_a_narrower_pre_pad():
+    from vdeblur.methods.archs.atrous import ScaledConv
+
+    with pytest.raises(ValueError, match="padded"):
+        ScaledConv(4, 4, 3, dilation=3)(torch.randn(1, 4, 12, 12), padded=2)
+    with pytest.raises(ValueError, match="padded"):
+        ScaledConv(4, 4, 3, stride=2)(torch.randn(1, 4, 12, 12), padded=1)

@@ -87,8 +87,14 @@ class ScaledConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.act = act
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pad:
+    def forward(self, x: torch.Tensor, padded: int = 0) -> torch.Tensor:
+        """``padded``: ``x`` is already reflection-padded by that many pixels (at least
+        ``self.pad``, stride 1): the border the conv computes beyond ``self.pad`` is cropped off,
+        so several branches share one padded copy of their input (:class:`AtrousBlock`)."""
+        if padded:
+            if padded < self.pad or self.conv.stride != (1, 1):
+                raise ValueError(f"padded={padded} needs stride 1 and at least pad={self.pad}")
+        elif self.pad:
             p = self.pad
             mode = "reflect" if p < min(x.shape[-2:]) else "constant"
             x = F.pad(x, (p, p, p, p), mode=mode)
@@ -96,6 +102,9 @@ class ScaledConv(nn.Module):
         # the bias into the conv; then the activation in place (two passes over y fewer)
         c = self.conv
         y = F.conv2d(x, c.weight * self.scale.view(-1, 1, 1, 1), self.bias, c.stride, 0, c.dilation)
+        e = padded - self.pad if padded else 0
+        if e:  # the reflection of a wider pad cropped to this conv's: the same input it would pad
+            y = y[..., e:y.shape[-2] - e, e:y.shape[-1] - e]
         return F.leaky_relu(y, NEGATIVE_SLOPE, inplace=True) if self.act else y
 
 
@@ -136,7 +145,15 @@ class AtrousBlock(nn.Module):
         self.reduce = ScaledConv(branch_width * len(rates), width, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.reduce(torch.cat([b(x) for b in self.branches], dim=1))
+        # one reflection pad of the widest rate for all branches (its inner pixels are each
+        # narrower rate's own reflection pad), not one copy of x per branch
+        p = max(b.pad for b in self.branches)
+        if p and p < min(x.shape[-2:]):
+            xp = F.pad(x, (p, p, p, p), mode="reflect")
+            ys = [b(xp, padded=p) for b in self.branches]
+        else:
+            ys = [b(x) for b in self.branches]
+        return x + self.reduce(torch.cat(ys, dim=1))
 
 
 class AtrousNet(nn.Module):

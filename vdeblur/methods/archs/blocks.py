@@ -25,7 +25,9 @@ class ResBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(self.act(self.conv1(x)))
+        # the sum written into the conv's fresh output (autograd-safe: a conv keeps its input, not
+        # its output): one frame-sized allocation fewer per block
+        return self.conv2(self.act(self.conv1(x))).add_(x)
 
 
 class ConvLSTMCell(nn.Module):
