@@ -3,6 +3,7 @@
     python benchmarks/methods_speed.py                      # CPU, fp32, channels_last, vs BASELINE
     python benchmarks/methods_speed.py --baseline none --device cuda --precision fp16 --size 1920x1080
     python benchmarks/methods_speed.py --only golf:small,wiener,mlfa-method --repeat 5
+    python benchmarks/methods_speed.py --baseline HEAD --json benchmarks/results/cpu_methods_speed_4.jsonl
 
 Each entry runs in its own child process (so its peak RSS / CUDA peak is its own): one warm-up
 call, then --repeat timed calls; the median is reported (with --rounds N, N such children per tree,
@@ -13,6 +14,9 @@ load. Architectures run with random weights (speed, not quality). ``mlfa-method`
 ``r2d4-method`` are the methods as the engine calls them, on windows sliding over distinct frames
 with the state carried: the steady-state cost of a frame in a video (mlfa's stage 1 once per
 frame, r2d4's past features reused). Prints one table (and, with --json FILE, one JSON row per entry).
+Beside each entry, "prev ms" is the "now" figure of the newest saved table for this device
+(``benchmarks/results/<device>_methods_speed*.jsonl``, same size and precision; --previous FILE
+or none): the published figure, measured on another day under another load, for reference only.
 """
 
 from __future__ import annotations
@@ -140,6 +144,25 @@ def child(tree: Path | None, kind: str, name: str, payload: str, a, h: int, w: i
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def previous_figures(path: str, device: str, precision: str, size: str) -> tuple[str | None, dict]:
+    """(file, {(method, variant): now_ms}) of the newest saved table (or ``path``; 'none': none)."""
+    if path == "none":
+        return None, {}
+    if path == "auto":
+        results = Path(__file__).resolve().parent / "results"
+        num = lambda p: int(p.stem.rsplit("_", 1)[1]) if p.stem.rsplit("_", 1)[1].isdigit() else 1  # noqa: E731
+        files = sorted(results.glob(f"{device.split(':')[0]}_methods_speed*.jsonl"), key=num)
+        if not files:
+            return None, {}
+        path = str(files[-1])
+    try:
+        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        sys.exit(f"--previous {path}: cannot read it ({e})")
+    return Path(path).name, {(r["method"], r.get("variant")): r.get("now_ms") for r in rows
+                             if r.get("precision") == precision and r.get("size") == size}
+
+
 def pick(runs: list[dict]) -> dict:
     """The run with the median time (an error if any run failed)."""
     bad = [r for r in runs if "error" in r]
@@ -162,6 +185,9 @@ def main() -> None:
                     help=f"git revision measured as 'before' (default {BASELINE}); 'none' to skip")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="torch.backends.cudnn.benchmark = True in the children (fixed-size frames)")
+    ap.add_argument("--previous", default="auto",
+                    help="saved table (.jsonl) whose 'now' figures are printed as 'prev ms'; "
+                         "default: the newest benchmarks/results/<device>_methods_speed*.jsonl; 'none'")
     ap.add_argument("--json", default=None, help="also write one JSON row per entry to this file")
     a = ap.parse_args()
     w, h = map(int, a.size.split("x"))
@@ -182,10 +208,11 @@ def main() -> None:
     try:
         tree = None if a.baseline == "none" else extract(a.baseline, tmp)
         rows = []
-        head = (f"{'method':<24}{'variant':<9}{'params':>9}  {'before ms':>10}{'now ms':>10}"
+        prev_file, prev = previous_figures(a.previous, a.device, a.precision, f"{w}x{h}")
+        head = (f"{'method':<24}{'variant':<9}{'params':>9}  {'prev ms':>9}{'before ms':>10}{'now ms':>10}"
                 f"{'now/before':>11}{'target ms':>10}  {'peak MB':>8}")
         print(f"# {a.device} {a.precision} {w}x{h}, median of {a.repeat} calls x {a.rounds} rounds; "
-              f"before = {a.baseline}; cudnn.benchmark {a.cudnn_benchmark}", flush=True)
+              f"before = {a.baseline}; cudnn.benchmark {a.cudnn_benchmark}; prev = {prev_file}", flush=True)
         print(head, flush=True)
         for kind, name, payload, variant in jobs:
             olds, news = [], []
@@ -198,7 +225,7 @@ def main() -> None:
             key = f"{name}:{variant}" if variant else name
             target = TARGETS.get(key) if a.device == "cpu" and (w, h) == (1280, 720) else None
             row = {"method": name, "variant": variant, "params": new.get("params"),
-                   "before_ms": old.get("ms_per_frame"), "now_ms": new.get("ms_per_frame"),
+                   "previous_ms": prev.get((name, variant)), "before_ms": old.get("ms_per_frame"), "now_ms": new.get("ms_per_frame"),
                    "target_ms": target, "peak_mb": new.get("peak_mb"), "device": a.device,
                    "precision": a.precision, "size": f"{w}x{h}", "baseline": a.baseline,
                    "error": new.get("error") or old.get("error")}
@@ -206,7 +233,8 @@ def main() -> None:
             ratio = (f"{row['now_ms'] / row['before_ms']:.2f}" if row["now_ms"] is not None
                      and row["before_ms"] else "-")
             fmt = lambda v: "-" if v is None else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"  # noqa: E731
-            line = (f"{name:<24}{variant or '-':<9}{row['params'] or 0:>9,}  {fmt(row['before_ms']):>10}"
+            line = (f"{name:<24}{variant or '-':<9}{row['params'] or 0:>9,}  {fmt(row['previous_ms']):>9}"
+                    f"{fmt(row['before_ms']):>10}"
                     f"{fmt(row['now_ms']):>10}{ratio:>11}{fmt(target):>10}  {fmt(row['peak_mb']):>8}")
             if row["error"]:
                 line += f"  ERROR {row['error']}"
