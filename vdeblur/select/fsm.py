@@ -11,14 +11,18 @@ first (the fsm's logit on the RGB frame, and the Laplacian pre-pass's features o
 ``select/context.py``: shots, the relative detail), then labels each shot with the whole clip in
 view (:func:`label_fsm`). A classifier's absolute verdict depends on the content (a soft, flat or
 noisy shot looks "blurred" to it); within a shot the content is the same, so a frame is judged
-against the shot's sharpest frames near it: blurred when its logit is ``MARGIN`` above their
-level (``LOW_PERCENTILE`` of the logits within ``context.RADIUS``) and its own logit says it is
-not surely sharp (above ``FLOOR``), or when the logit alone is sure (above ``SURE``), which
-catches a shot blurred throughout.
+against the shot's sharpest frames near it: blurred when its logit, less ``LAP_WEIGHT`` x the log
+of the Laplacian rule's relative detail over its ratio (so a frame that lost detail counts more
+blurred), is ``MARGIN`` above their level (``LOW_PERCENTILE`` of the logits within
+``context.RADIUS``) and its own logit is above ``FLOOR``, or when the logit alone is above
+``SURE`` (a shot blurred throughout). A flat shot is left sharp, as by the Laplacian rule. The
+fsm is trained (train/loop.py ``train_fsm``, photos) to rank a view's blurred frame above its
+still one, which is what this rule uses.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -96,10 +100,15 @@ def load_fsm(weights: str | None, device: Any, every: int, threshold: float | No
     return FSMSelector(net, device, every=every, threshold=threshold)
 
 
-#: The per-shot rule of :func:`label_fsm` (logits, i.e. log-odds of "blurred").
-MARGIN, FLOOR, SURE, LOW_PERCENTILE = 2.0, -2.0, 6.0, 10.0
-#: weight of the Laplacian pre-pass's relative detail in the per-shot rule (0: the fsm alone)
-LAP_WEIGHT = 0.0
+#: The per-shot rule of :func:`label_fsm` (logits, i.e. log-odds of "blurred"), chosen on the hard
+#: clips of the validation photographs (benchmarks/fsm_context.py --sweep; worst clip, then overall
+#: accuracy, then false positives): fsm-small of weights.toml, margin 0.25 with LAP_WEIGHT 2 gave
+#: 0.990 overall, worst clip 0.896, no false positive (the fsm alone, LAP_WEIGHT 0: 0.975 / 0.833;
+#: the Laplacian rule alone 0.988 / 0.833). FLOOR and SURE are off: neither helped there.
+MARGIN, FLOOR, SURE, LOW_PERCENTILE = 0.25, -math.inf, math.inf, 25.0
+#: weight of the Laplacian pre-pass's relative detail, log(relative / context.RATIO), taken off the
+#: fsm's logit difference (0: the fsm alone)
+LAP_WEIGHT = 2.0
 
 
 def label_fsm(logits: np.ndarray, context: Any, *, margin: float = MARGIN, floor: float = FLOOR,
