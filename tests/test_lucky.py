@@ -77,6 +77,19 @@ def test_a_large_shift_is_found_and_restored(tmp_path):
     assert psnr(out[inner], truth[1][inner]) >= sharp - 2.5
 
 
+def test_a_misleading_global_shift_is_not_followed(tmp_path, monkeypatch):
+    """Where the correlation's peak is the wrong motion (parallax, a large moving object, roll can
+    make one), the flow from zero is tried too and the one with the larger expected gain kept."""
+    import vdeblur.methods.lucky as lk
+
+    dec, truth, _, _ = _shift_clip(tmp_path)
+    monkeypatch.setattr(lk, "global_shift", lambda a, b, min_response=None: (30.0, -12.0))
+    out = lk.lucky().restore_frame(dec[1], [dec[0], dec[2]])
+    inner = (slice(8, -8), slice(8, -8))
+    sharp = psnr(dec[0][inner], truth[0][inner])
+    assert psnr(out[inner], truth[1][inner]) >= sharp - 0.5
+
+
 def test_an_occluder_is_not_ghosted(tmp_path):
     """Where the sharp frames show the square and the blurred frame shows what is behind it, the
     square does not appear; where the blurred frame shows it, it stays."""

@@ -13,7 +13,12 @@ engine never hands them to a method):
 1. the nearest frames labelled sharp within +-``radius`` frames, up to ``per_side`` on each side;
 2. each is aligned to the blurred frame by dense optical flow (OpenCV DIS on luma, at a work
    scale of at most ``WORK_SIDE`` pixels, started from the global shift found by phase
-   correlation: DIS alone misses motions beyond its coarsest level), computed between the
+   correlation: DIS alone misses motions beyond its coarsest level; but the shift is the
+   background's, and with parallax, a large moving object or roll a weak peak misleads, which no
+   threshold on the peak tells apart, so where the shift is material the flow from zero is
+   computed too and the one whose trusted pixels are expected to gain more -- the guard's sum
+   below, no reference needed -- is kept; likewise the coarse flow the blur is first fitted on
+   is the one from zero where it matches better over the frame), computed between the
    blurred frame and the sharp frame blurred with this frame's estimated blur, so that the blur
    does not bias the flow. The blur is
    a field of general kernels, one per tile (parallax and moving objects blur differently), each
@@ -102,6 +107,9 @@ GUARD_N = 2.0 / 255
 #: the global shift (phase correlation) that starts each flow is used where the correlation's
 #: peak response is at least this (a clear peak: 0.25-1 on real pairs, about 0 on no match)
 PC_MIN = 0.12
+#: where the global shift is at least this (work-scale pixels), each neighbour's flow is also
+#: computed from zero and the one with the larger expected gain is kept
+START_BOTH = 2.0
 
 
 def _int_param(name: str, value: Any, lo: int) -> int:
@@ -185,7 +193,8 @@ def _shifted_flow(dis: Any, a8: np.ndarray, b8: np.ndarray, shift: tuple[float, 
     its own coarse-to-fine search; a moved image's empty border would pull its coarse levels.)
     ``fuse``: also the flow from zero, and per pixel the one whose warp matches better locally
     (the global shift is the background's; a large moving object or a near layer may be nearer
-    zero): for the first, coarse flow at half the work scale, on which the blur is fitted."""
+    zero; where the flow from zero matches better over the whole frame, it alone): for the first,
+    coarse flow at half the work scale, on which the blur is fitted."""
     dx, dy = round(shift[0]), round(shift[1])
     if dx == 0 and dy == 0:
         return dis.calc(a8, b8, None)
@@ -204,6 +213,8 @@ def _shifted_flow(dis: Any, a8: np.ndarray, b8: np.ndarray, shift: tuple[float, 
         n = max(5, (min(a8.shape[:2]) // 12) | 1)
         ef = cv2.blur(np.abs(_warp(b8, f, gx, gy).astype(np.float32) - a), (n, n))
         ez = cv2.blur(np.abs(_warp(b8, z, gx, gy).astype(np.float32) - a), (n, n))
+        if float(ez.mean()) <= float(ef.mean()):
+            return z  # from zero it matches better over the frame: the shift is no background's
         f = np.where((ez < ef)[..., None], z, f)
     return f
 
@@ -431,20 +442,41 @@ class Lucky(Method):
         flows, trusts, warps = [], [], []
         unverified = False
         union = np.zeros((sh, sw), np.float32)
-        for i, s in enumerate(sharp):
-            if i >= 2 and float(union.mean()) >= ENOUGH and not unverified:
-                break  # the nearest neighbours explain the frame: farther ones would add little
-            s8 = _u8(k.apply(s))
-            f = self._flow_to(b8, s8, shifts[i])
+
+        def start_gain(s: np.ndarray, start: tuple[float, float]) -> tuple[float, np.ndarray, np.ndarray]:
+            """The guard's sum (the expected gain, luma, with the blur as it stands) of the flow
+            from ``start``, the flow and its warp."""
+            f = self._flow_to(b8, _u8(k.apply(s)), start)
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
+            t, ben = self._trust(k.apply(ws), b, ws, kr)
+            tm.lap("trust test")
+            return float((t * _inside(f, gx, gy, 1.0) * ben).sum()), f, ws
+
+        for i, s in enumerate(sharp):
+            if i >= 2 and float(union.mean()) >= ENOUGH and not unverified:
+                break  # the nearest neighbours explain the frame: farther ones would add little
+            # the flow from the global shift or the flow from zero: the shift is the
+            # background's and DIS from zero misses it where it is large, but with parallax, a
+            # large moving object or roll a weak correlation peak can mislead; no threshold on
+            # the peak separates the two, so where they differ both are tried and the one with
+            # the larger expected gain (the guard's sum, luma) is kept
+            start = shifts[i]
+            if max(abs(start[0]), abs(start[1])) >= START_BOTH:
+                (gs, fs, wss), (gz, fz, wsz) = start_gain(s, start), start_gain(s, (0.0, 0.0))
+                start, f, ws = (start, fs, wss) if gs >= gz else ((0.0, 0.0), fz, wsz)
+            else:
+                f = self._flow_to(b8, _u8(k.apply(s)), start)
+                tm.lap("flow")
+                ws = _warp(s, f, gx, gy)
+                tm.lap("warp")
             for _ in range(REFITS if i == 0 else 0):  # refit the blur where warp and frame agree, with the better flow
                 agree = self._trust(k.apply(ws), b, ws, kr)[0] * _inside(f, gx, gy, kr)
                 k.fit(ws, b, agree)
                 tm.lap("blur estimate")
                 s8 = _u8(k.apply(s))
-                f = self._flow_to(b8, s8, shifts[i])
+                f = self._flow_to(b8, s8, start)
                 tm.lap("flow")
                 ws = _warp(s, f, gx, gy)
                 tm.lap("warp")
