@@ -79,7 +79,7 @@ TILE = 0.35
 REFITS = 1
 #: the nearest two neighbours are always used; farther ones only while the trusted share of the
 #: frame is below this
-ENOUGH = 0.7
+ENOUGH = 0.8
 #: the coarse flow (for the first blur estimate) at half the work scale
 COARSE_HALF = True
 #: smoothing of the flow (Gaussian sigma, work-scale pixels) after a 5x5 median
@@ -224,6 +224,14 @@ def _inside(flow: np.ndarray, gx: np.ndarray, gy: np.ndarray, margin: float = 1.
     h, w = flow.shape[:2]
     x, y = gx + flow[..., 0], gy + flow[..., 1]
     return ((x >= margin) & (x <= w - 1 - margin) & (y >= margin) & (y <= h - 1 - margin)).astype(np.float32)
+
+
+def _cmax(x: np.ndarray) -> np.ndarray:
+    """The largest of the colour channels of ``x`` (h x w x 3), per pixel; ``x`` if it has none
+    (NumPy's max over the last axis of a small size is an order of magnitude slower)."""
+    if x.ndim != 3:
+        return x
+    return np.maximum(np.maximum(x[..., 0], x[..., 1]), x[..., 2])
 
 
 def _taper(h: int, w: int) -> np.ndarray:
@@ -409,7 +417,8 @@ class Lucky(Method):
             return cv2.cvtColor(small(a), cv2.COLOR_RGB2GRAY)
 
         b = luma(frame)
-        sharp = [luma(n) for n in neighbours]
+        colours = [small(n) for n in neighbours]  # once each: the luma and the colour warp
+        sharp = [cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in colours]
         bc = small(frame)  # colour, for the trust test: a hue a luma test cannot see
         gx, gy = _grid(sh, sw)
         dis = self._dis()
@@ -420,7 +429,7 @@ class Lucky(Method):
         # alike so the blur does not bias the flow), then refitted where the two agree
         kr = max(3, min(25, round(KR * max(sw, sh))))
         sig = max(1.0, kr / 3.0)
-        shifts = [global_shift(b, s) for s in sharp]
+        shifts = [global_shift(b, sharp[0])]  # the others' when they are used
         if COARSE_HALF and min(sw, sh) >= 64:  # both smoothed: half the work scale sees the same
             half = (sw // 2, sh // 2)
             hs = (shifts[0][0] * half[0] / sw, shifts[0][1] * half[1] / sh)
@@ -443,10 +452,10 @@ class Lucky(Method):
         unverified = False
         union = np.zeros((sh, sw), np.float32)
 
-        def start_gain(s: np.ndarray, start: tuple[float, float]) -> tuple[float, np.ndarray, np.ndarray]:
+        def start_gain(s: np.ndarray, s8: np.ndarray, start: tuple[float, float]) -> tuple[float, np.ndarray, np.ndarray]:
             """The guard's sum (the expected gain, luma, with the blur as it stands) of the flow
-            from ``start``, the flow and its warp."""
-            f = self._flow_to(b8, _u8(k.apply(s)), start)
+            from ``start`` (to ``s8``, the neighbour ``s`` blurred to match), the flow and its warp."""
+            f = self._flow_to(b8, s8, start)
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
@@ -462,12 +471,16 @@ class Lucky(Method):
             # large moving object or roll a weak correlation peak can mislead; no threshold on
             # the peak separates the two, so where they differ both are tried and the one with
             # the larger expected gain (the guard's sum, luma) is kept
+            if i >= len(shifts):
+                shifts.append(global_shift(b, s))
             start = shifts[i]
+            s8 = _u8(k.apply(s))  # blurred to match, once for both starts
+            tm.lap("flow")
             if max(abs(start[0]), abs(start[1])) >= START_BOTH:
-                (gs, fs, wss), (gz, fz, wsz) = start_gain(s, start), start_gain(s, (0.0, 0.0))
+                (gs, fs, wss), (gz, fz, wsz) = start_gain(s, s8, start), start_gain(s, s8, (0.0, 0.0))
                 start, f, ws = (start, fs, wss) if gs >= gz else ((0.0, 0.0), fz, wsz)
             else:
-                f = self._flow_to(b8, _u8(k.apply(s)), start)
+                f = self._flow_to(b8, s8, start)
                 tm.lap("flow")
                 ws = _warp(s, f, gx, gy)
                 tm.lap("warp")
@@ -480,7 +493,7 @@ class Lucky(Method):
                 tm.lap("flow")
                 ws = _warp(s, f, gx, gy)
                 tm.lap("warp")
-            wc = _warp(small(neighbours[i]), f, gx, gy)
+            wc = _warp(colours[i], f, gx, gy)
             tm.lap("warp")
             trust, ben = self._trust(k.apply(wc), bc, wc, kr)
             trust *= _inside(f, gx, gy, 1.0)
@@ -517,18 +530,30 @@ class Lucky(Method):
         fgx, fgy = _grid(h, w) if scale != 1.0 else (gx, gy)
         acc = np.zeros((h, w, 3), np.float32)
         for n, f, a in weights:
+            if np.isscalar(a):
+                a = np.full((sh, sw), a, np.float32)
+            # only the rows and columns where the weight is not zero (a farther neighbour often
+            # fills a small part): the bounding box at the work scale, one work pixel wider (the
+            # linear upsampling's reach), at full resolution
+            rows, cols = np.flatnonzero(a.max(axis=1) > 0), np.flatnonzero(a.max(axis=0) > 0)
+            if rows.size == 0:
+                continue
+            y0, y1 = max(0, int((rows[0] - 1) * inv)), min(h, int(np.ceil((rows[-1] + 2) * inv)))
+            x0, x1 = max(0, int((cols[0] - 1) * inv)), min(w, int(np.ceil((cols[-1] + 2) * inv)))
             if scale != 1.0:
                 a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+            a = a[y0:y1, x0:x1]
             a3 = cv2.merge([a, a, a])
             if n is None:
-                img = base
+                img = base[y0:y1, x0:x1]
             else:
                 if scale != 1.0:
                     f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(inv)
                 tm.lap("blend")
-                img = _warp(n, f, fgx, fgy, WARP_INTERP if scale == 1.0 else cv2.INTER_LINEAR)
+                img = _warp(n, f[y0:y1, x0:x1], fgx[y0:y1, x0:x1], fgy[y0:y1, x0:x1],
+                            WARP_INTERP if scale == 1.0 else cv2.INTER_LINEAR)
                 tm.lap("warp")
-            cv2.add(acc, cv2.multiply(img, a3, dtype=cv2.CV_32F), dst=acc)
+            acc[y0:y1, x0:x1] += cv2.multiply(img, a3, dtype=cv2.CV_32F)
             tm.lap("blend")
         if frame.dtype == np.uint8:
             res = cv2.convertScaleAbs(acc)  # rounded and saturated (the sum is >= 0)
@@ -545,7 +570,7 @@ class Lucky(Method):
         make at the lesser local gradient): one wrong warp alone is not taken."""
         def grad(x: np.ndarray) -> np.ndarray:
             g = np.sqrt(cv2.Sobel(x, -1, 1, 0, ksize=3, scale=1 / 8) ** 2 + cv2.Sobel(x, -1, 0, 1, ksize=3, scale=1 / 8) ** 2)
-            return cv2.blur(g.max(axis=2), (5, 5))
+            return cv2.blur(_cmax(g), (5, 5))
 
         used = [i for i, t in enumerate(trusts) if t.max() > 0]
         grads = {i: grad(warps[i]) for i in used}
@@ -553,7 +578,7 @@ class Lucky(Method):
         for n, i in enumerate(used):
             for j in used[n + 1:]:
                 d = warps[i] - warps[j]
-                rms = np.sqrt(np.maximum(cv2.blur((d * d).max(axis=2), (5, 5)), 0))
+                rms = np.sqrt(np.maximum(cv2.blur(_cmax(d * d), (5, 5)), 0))
                 agree = np.clip(2.0 - rms / (2 * TRUST_LO + SHIFT_TOL * np.minimum(grads[i], grads[j])), 0, 1)
                 np.maximum(support[i], trusts[j] * agree, out=support[i])
                 np.maximum(support[j], trusts[i] * agree, out=support[j])
@@ -571,7 +596,7 @@ class Lucky(Method):
         untrusted pixel's neighbourhood is trusted and the blend has no seams."""
         def local_rms(x: np.ndarray) -> np.ndarray:
             x = x * x
-            return np.sqrt(np.maximum(cv2.blur(x.max(axis=2) if x.ndim == 3 else x, (5, 5)), 0))
+            return np.sqrt(np.maximum(cv2.blur(_cmax(x), (5, 5)), 0))
 
         rms = local_rms(reblurred - blurred)
         gain = local_rms(warped - reblurred)
