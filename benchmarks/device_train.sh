@@ -20,8 +20,11 @@
 #       bash benchmarks/device_train.sh
 #
 # THE DEVICE CALL (a session lent a GPU runs this first; everything else waits for it):
-#   run(command="bash benchmarks/device_train.sh", timeout_s=540, carry=["runs/photos"])
-#   runs/photos (benchmarks/gather_photos.py, 20 MB, train/val/test) travels with the call; the
+#   python benchmarks/gather_photos.py runs/photos --long-side 960 --quality 90   # once, here
+#   run(command="bash benchmarks/device_train.sh", timeout_s=540,
+#       carry=["runs/photos/train", "runs/photos/val"])
+#   the photographs (245 in 2026-11: 184 train, 27 MB, and 19 val, 3 MB, at that size; the test
+#   ones stay here) travel with the call; the
 #   default budget: ~30 s start-up, TRAIN_MIN=4 of training, export, then device_check.sh on the
 #   rest of BUDGET_S=500 (its speed tables stop when that is spent). A shorter call: TRAIN_MIN=3.
 # Files under $OUT (5, each well under 16 MB; at most 8 with a speed table cut short):
