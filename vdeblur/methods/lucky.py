@@ -12,7 +12,8 @@ engine never hands them to a method):
 
 1. the nearest frames labelled sharp within +-``radius`` frames, up to ``per_side`` on each side;
 2. each is aligned to the blurred frame by dense optical flow (OpenCV DIS on luma, at a work
-   scale of at most ``WORK_SIDE`` pixels, started from the global shift found by phase
+   scale of at most ``WORK_SIDE`` pixels -- the nearest neighbour's down to that scale, on which
+   the blur is fitted, the others' to half of it (``FAR_FINEST``) -- started from the global shift found by phase
    correlation: DIS alone misses motions beyond its coarsest level; but the shift is the
    background's, and with parallax, a large moving object or roll a weak peak misleads, which no
    threshold on the peak tells apart, so where the shift is material the flow from zero is
@@ -110,6 +111,9 @@ PC_MIN = 0.12
 #: where the global shift is at least this (work-scale pixels), each neighbour's flow is also
 #: computed from zero and the one with the larger expected gain is kept
 START_BOTH = 2.0
+#: the flows of all neighbours but the nearest stop at this DIS scale (1: half the work scale: their
+#: smoother flows serve them better on the dev clips, at a quarter of the finest level's cost)
+FAR_FINEST = 1
 
 
 def _int_param(name: str, value: Any, lo: int) -> int:
@@ -356,6 +360,7 @@ class Lucky(Method):
         self.timer = Timer()
         self.last_coverage = 0.0  # the fraction of the last frame taken from its neighbours
         self._flow = None
+        self._far = None
         #: a dict to fill with the last frame's intermediates (work scale), for diagnosis; None: off
         self.debug: dict | None = None
 
@@ -374,17 +379,22 @@ class Lucky(Method):
         return (self.fallback(x.unsqueeze(1))[0] if self.fallback is not None else x), None
 
     # -- the method ----------------------------------------------------------------------------
-    def _flow_to(self, b8: np.ndarray, s8: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    def _flow_to(self, b8: np.ndarray, s8: np.ndarray, shift: tuple[float, float] = (0.0, 0.0), far: bool = False) -> np.ndarray:
         """Dense flow from the frame to a (blurred-to-match) neighbour, smoothed: DIS's
         per-patch noise costs more than the detail of the motion a smoothing loses (where it
         loses it, the trust test sees it). The neighbour is first moved by the global ``shift``
         (see :func:`global_shift`) and DIS finds what is left."""
-        f = _shifted_flow(self._dis(), b8, s8, shift)
+        f = _shifted_flow(self._dis(far), b8, s8, shift)
         if FLOW_SMOOTH > 0:
             f = cv2.GaussianBlur(cv2.medianBlur(f, 5), (0, 0), FLOW_SMOOTH)
         return f
 
-    def _dis(self) -> Any:
+    def _dis(self, far: bool = False) -> Any:
+        if far:
+            if self._far is None:
+                self._far = cv2.DISOpticalFlow_create(FLOW_PRESET)
+                self._far.setFinestScale(FAR_FINEST)
+            return self._far
         if self._flow is None:
             self._flow = cv2.DISOpticalFlow_create(FLOW_PRESET)
             if FINEST_SCALE is not None:
@@ -455,7 +465,7 @@ class Lucky(Method):
         def start_gain(s: np.ndarray, s8: np.ndarray, start: tuple[float, float]) -> tuple[float, np.ndarray, np.ndarray]:
             """The guard's sum (the expected gain, luma, with the blur as it stands) of the flow
             from ``start`` (to ``s8``, the neighbour ``s`` blurred to match), the flow and its warp."""
-            f = self._flow_to(b8, s8, start)
+            f = self._flow_to(b8, s8, start, far)
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
@@ -474,13 +484,14 @@ class Lucky(Method):
             if i >= len(shifts):
                 shifts.append(global_shift(b, s))
             start = shifts[i]
+            far = i >= 1
             s8 = _u8(k.apply(s))  # blurred to match, once for both starts
             tm.lap("flow")
             if max(abs(start[0]), abs(start[1])) >= START_BOTH:
                 (gs, fs, wss), (gz, fz, wsz) = start_gain(s, s8, start), start_gain(s, s8, (0.0, 0.0))
                 start, f, ws = (start, fs, wss) if gs >= gz else ((0.0, 0.0), fz, wsz)
             else:
-                f = self._flow_to(b8, s8, start)
+                f = self._flow_to(b8, s8, start, far)
                 tm.lap("flow")
                 ws = _warp(s, f, gx, gy)
                 tm.lap("warp")
