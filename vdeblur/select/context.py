@@ -250,18 +250,10 @@ def has_context(select: str) -> bool:
     return select.strip().lower() in ("laplacian", "fsm")
 
 
-def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_hook=None,
-            high_depth: bool = False, select: str = "laplacian", weights: str | None = None) -> Labels:
-    """Decode ``path`` once (no restoring, no RGB conversion: the Y plane) and label every frame
-    with the whole clip in view. ``every=K``: each group of K frames takes the label of its middle
-    frame (Table 9's batch mode; every frame is still scored, the pre-pass is cheap).
-    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps). ``select="fsm"``: the
-    fsm's whole-file rule (select/fsm.py ``prepass_fsm``, ``weights`` its file)."""
-    if select.strip().lower() == "fsm":
-        from vdeblur.select.fsm import prepass_fsm
-
-        return prepass_fsm(path, threshold=threshold, every=every, frame_hook=frame_hook,
-                           high_depth=high_depth, weights=weights)
+def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_depth: bool = False) -> Labels:
+    """Decode ``path`` once (no restoring, no RGB conversion unless ``frame_hook`` asks for it:
+    the Y plane) and label every frame by the whole-file rule; ``lost`` and ``damaged`` set.
+    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps, the fsm's scores)."""
     from vdeblur.io.reader import Frame, VideoReader
 
     # columns of 4- and 8-byte numbers (12 a frame, about 56 bytes): a 2-hour 60 fps video's take 24 MB
@@ -283,7 +275,14 @@ def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_
     labels = label_columns(np.frombuffer(scores, np.float64), np.frombuffer(sigmas, np.float32),
                            np.frombuffer(dirs, np.float32).reshape(len(scores), 8),
                            np.frombuffer(changes, np.float32), threshold=threshold)
-    labels.lost, labels.damaged, labels.every = lost, damaged, every
+    labels.lost, labels.damaged = lost, damaged
+    return labels
+
+
+def spread_every(labels: Labels, every: int) -> Labels:
+    """``every=K``: each group of K frames takes the label of its middle frame (Table 9's batch
+    mode; every frame is still scored, the pre-pass is cheap)."""
+    labels.every = every
     if every > 1:
         n = len(labels.blurred)
         for g in range(0, n, every):
@@ -291,3 +290,17 @@ def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_
             for i in range(g, min(n, g + every)):
                 labels.blurred[i] = labels.blurred[m]
     return labels
+
+
+def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_hook=None,
+            high_depth: bool = False, select: str = "laplacian", weights: str | None = None) -> Labels:
+    """Decode ``path`` once (:func:`scan`) and label every frame with the whole clip in view;
+    ``every=K``: :func:`spread_every`. ``frame_hook(frame)`` sees each decoded frame (classify's
+    timestamps). ``select="fsm"``: the fsm's whole-file rule (select/fsm.py ``prepass_fsm``,
+    ``weights`` its file)."""
+    if select.strip().lower() == "fsm":
+        from vdeblur.select.fsm import prepass_fsm
+
+        return prepass_fsm(path, threshold=threshold, every=every, frame_hook=frame_hook,
+                           high_depth=high_depth, weights=weights)
+    return spread_every(scan(path, threshold=threshold, frame_hook=frame_hook, high_depth=high_depth), every)

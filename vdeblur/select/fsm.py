@@ -147,28 +147,16 @@ def fsm_columns(path: str, selector: FSMSelector, *, frame_hook=None, high_depth
     """One decode pass of ``path``: (fsm logits, the Laplacian pre-pass's ``context.Labels``)."""
     from array import array
 
-    from vdeblur.io.reader import Frame, VideoReader
-    from vdeblur.select.context import frame_features, hist_change, label_columns
+    from vdeblur.select.context import scan
 
-    logits, scores, sigmas, dirs, changes = array("d"), array("d"), array("f"), array("f"), array("f")
-    prev = None
-    with VideoReader(path, copy_streams=False) as reader:
-        reader.high_depth = high_depth
-        for item in reader.items():
-            if isinstance(item, Frame):
-                f = frame_features(item.luma())
-                scores.append(f.score)
-                sigmas.append(f.noise)
-                dirs.extend(f.dirs)
-                changes.append(0.0 if prev is None else hist_change(prev, f.hist))
-                prev = f.hist
-                logits.append(selector.logit(item.rgb()))
-                if frame_hook is not None:
-                    frame_hook(item)
-        lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
-    ctx = label_columns(np.frombuffer(scores, np.float64), np.frombuffer(sigmas, np.float32),
-                        np.frombuffer(dirs, np.float32).reshape(len(scores), 8), np.frombuffer(changes, np.float32))
-    ctx.lost, ctx.damaged = lost, damaged
+    logits = array("d")
+
+    def score(item: Any) -> None:
+        logits.append(selector.logit(item.rgb()))
+        if frame_hook is not None:
+            frame_hook(item)
+
+    ctx = scan(path, frame_hook=score, high_depth=high_depth)
     return np.frombuffer(logits, np.float64).copy(), ctx
 
 
@@ -178,14 +166,10 @@ def prepass_fsm(path: str, *, threshold: float | None = None, every: int = 1, fr
     """``context.prepass`` for ``--select fsm``: every frame scored (fsm logit and the Laplacian
     features), then labelled shot by shot (:func:`label_fsm`); ``every=K``: each group of K takes
     its middle frame's label (Table 9's batch mode)."""
+    from vdeblur.select.context import spread_every
+
     sel = load_fsm(weights, device, 1, None, variant)
     z, ctx = fsm_columns(path, sel, frame_hook=frame_hook, high_depth=high_depth)
     labels = label_fsm(z, ctx, threshold=threshold)
-    labels.lost, labels.damaged, labels.every = ctx.lost, ctx.damaged, every
-    if every > 1:
-        n = len(labels.blurred)
-        for g in range(0, n, every):
-            m = g + (min(every, n - g) - 1) // 2
-            for i in range(g, min(n, g + every)):
-                labels.blurred[i] = labels.blurred[m]
-    return labels
+    labels.lost, labels.damaged = ctx.lost, ctx.damaged
+    return spread_every(labels, every)
