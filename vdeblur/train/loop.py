@@ -449,19 +449,8 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
         b = {k: v.to(device) for k, v in data.sample(rng, cfg.batch, crop).items()}
         loss = train_step(method, opt, ema, b, cfg, device)
         step += 1
-        now = time.perf_counter()
-        elapsed = elapsed0 + now - t0
-        secs = now - t0
-        info: dict[str, Any] = {"step": step, "loss": loss.item(), "lr": lr,
-                                "s_per_step": secs / (step - start),
-                                "samples_per_s": cfg.batch * (step - start) / max(secs, 1e-9)}
-        if budget > 0:
-            info["elapsed_s"] = round(elapsed, 1)
-            done = elapsed + max(per_step, secs / (step - start)) >= budget  # the next would overrun
-            due = now - last_ck >= cfg.checkpoint_minutes * 60 or done
-        else:
-            done = step >= cfg.steps
-            due = step % cfg.val_every == 0 or done
+        info, now, elapsed, done, due = _step_info(cfg, budget, step, start, t0, elapsed0, last_ck,
+                                                   per_step, loss, lr)
         if due:
             last_ck = now
             live = _swap_in(method.net, ema)
@@ -484,6 +473,27 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
     if ema is not None:
         method.net.load_state_dict(ema.state)
     return method.eval()
+
+
+def _step_info(cfg: TrainConfig, budget: float, step: int, start: int, t0: float, elapsed0: float,
+               last_ck: float, per_step: float, loss: torch.Tensor, lr: float) -> tuple[dict, float, float, bool, bool]:
+    """After a training step: its log line (loss, lr, throughput, elapsed time), the clock (now,
+    elapsed), whether training is done (the step count, or with a wall-time budget, when the next
+    step would overrun it) and whether a validation / checkpoint is due."""
+    now = time.perf_counter()
+    elapsed = elapsed0 + now - t0
+    secs = now - t0
+    info: dict[str, Any] = {"step": step, "loss": loss.item(), "lr": lr,
+                            "s_per_step": secs / (step - start),
+                            "samples_per_s": cfg.batch * (step - start) / max(secs, 1e-9)}
+    if budget > 0:
+        info["elapsed_s"] = round(elapsed, 1)
+        done = elapsed + max(per_step, secs / (step - start)) >= budget  # the next would overrun
+        due = now - last_ck >= cfg.checkpoint_minutes * 60 or done
+    else:
+        done = step >= cfg.steps
+        due = step % cfg.val_every == 0 or done
+    return info, now, elapsed, done, due
 
 
 @torch.no_grad()
@@ -707,19 +717,8 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
         if ema is not None:
             ema.update(holder.net)
         step += 1
-        now = time.perf_counter()
-        elapsed = elapsed0 + now - t0
-        secs = now - t0
-        info: dict[str, Any] = {"step": step, "loss": loss.item(), "lr": lr,
-                                "s_per_step": secs / (step - start),
-                                "samples_per_s": cfg.batch * (step - start) / max(secs, 1e-9)}
-        if budget > 0:
-            info["elapsed_s"] = round(elapsed, 1)
-            done = elapsed + max(per_step, secs / (step - start)) >= budget  # the next would overrun
-            due = now - last_ck >= cfg.checkpoint_minutes * 60 or done
-        else:
-            done = step >= cfg.steps
-            due = step % cfg.val_every == 0 or done
+        info, now, elapsed, done, due = _step_info(cfg, budget, step, start, t0, elapsed0, last_ck,
+                                                   per_step, loss, lr)
         if due:
             last_ck = now
             live = _swap_in(holder.net, ema)
