@@ -48,14 +48,16 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from vdeblur.select.laplacian import _FLAT, ANALYSIS_SIDE, Decision, value_range
+from vdeblur.select.laplacian import (
+    _FLAT, ANALYSIS_SIDE, HIST_BINS, Decision, laplacian_var, luma_hist, noise_sigma, value_range,
+)
 
 #: a cut: histogram total variation above CUT and above CUT_FACTOR x the local median change
 CUT, CUT_FACTOR = 0.3, 4.0
 #: the relative rule: blurred when the detail is under RATIO x the sharp level near it: the PERCENTILE
 #: of the shot's frames within RADIUS, each weighted by exp(-distance / TAU)
 RATIO, RADIUS, PERCENTILE, TAU = 0.6, 60, 100.0, 40.0
-BINS = 32
+BINS = HIST_BINS
 #: shorter side of the scale the directional detail and the noise are measured at. 720 would see
 #: a 720p frame's short blurs at full length, but costs 11 ms a 720p frame (the pre-pass's budget
 #: is 15 % of an unsharp run) and did not separate 2-4 px blur better on the 720p test clips.
@@ -100,21 +102,13 @@ def frame_features(gray: np.ndarray, data_range: float | None = None) -> Feature
         s = ANALYSIS_SIDE / min(h, w)
         g = cv2.resize(g, (max(3, round(w * s)), max(3, round(h * s))), interpolation=cv2.INTER_AREA)
     k = 255.0 / data_range
-    if g.dtype == np.uint8:
-        hist = cv2.calcHist([g], [0], None, [BINS], [0, 256]).ravel()
-    else:
-        hist = cv2.calcHist([(g * np.float32(k))], [0], None, [BINS], [0, 256]).ravel()
-    hist = (hist / max(hist.sum(), 1.0)).astype(np.float32)
-    f = g.astype(np.float32) if g.dtype != np.float32 else g
-    lap = cv2.Laplacian(f, cv2.CV_32F)
-    sd = float(cv2.meanStdDev(lap)[1][0, 0])
-    nk = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
-    r = cv2.filter2D(fd, cv2.CV_32F, nk)[1:-1, 1:-1]
-    sigma = float(np.sqrt(np.pi / 2) * cv2.mean(np.abs(r))[0] / 6.0) * k
+    hist = luma_hist(g, k)
+    sd2 = laplacian_var(g)
+    sigma = noise_sigma(fd, k)
     half = cv2.resize(fd, (max(3, fd.shape[1] // 2), max(3, fd.shape[0] // 2)), interpolation=cv2.INTER_AREA)
     dirs = tuple(float(cv2.meanStdDev(cv2.filter2D(x, cv2.CV_32F, dk))[1][0, 0]) ** 2 * k * k
                  for x in (fd, half) for dk in _DIR_KERNELS)
-    return Features(sd * sd * k * k, sigma, hist, dirs)
+    return Features(sd2 * k * k, sigma, hist, dirs)
 
 
 def hist_change(a: np.ndarray, b: np.ndarray) -> float:

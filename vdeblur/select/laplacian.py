@@ -92,20 +92,37 @@ def _analysis_plane(gray: np.ndarray, data_range: float | None) -> tuple[np.ndar
 
 
 _IMMERKAER = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
+#: bins of the luma histogram that tells scene cuts
+HIST_BINS = 32
+
+
+def laplacian_var(g: np.ndarray) -> float:
+    """Variance of the 3x3 Laplacian of a plane (uint8, uint16 or float32), in its own units."""
+    return float(cv2.meanStdDev(cv2.Laplacian(g, cv2.CV_32F))[1][0, 0]) ** 2
+
+
+def noise_sigma(g: np.ndarray, k: float) -> float:
+    """Sigma of the plane's noise on the 8-bit scale (``k`` = 255 / its full-scale value), by
+    Immerkaer's 3x3 operator: an upper bound (texture can only raise it)."""
+    res = cv2.filter2D(g, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) * cv2.norm(res, cv2.NORM_L1) / res.size / 6.0) * k
+
+
+def luma_hist(g: np.ndarray, k: float) -> np.ndarray:
+    """The plane's normalised HIST_BINS-bin histogram on the 8-bit scale (for cuts)."""
+    hist = cv2.calcHist([g if g.dtype == np.uint8 else (g.astype(np.float32) * np.float32(k))],
+                        [0], None, [HIST_BINS], [0, 256]).ravel()
+    return (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
 
 
 def stream_measures(gray: np.ndarray, data_range: float | None = None) -> tuple[float, float, np.ndarray]:
     """What the streaming rule keeps of a frame, at the analysis scale on the 8-bit scale:
-    ``blur_score``, the frame's noise share of it (20 sigma^2, sigma by Immerkaer's operator, an
-    upper bound: texture can only raise it) and its 32-bin luma histogram (for cuts)."""
+    ``blur_score``, the frame's noise share of it (20 sigma^2, :func:`noise_sigma`) and its luma
+    histogram (:func:`luma_hist`, for cuts)."""
     g, r = _analysis_plane(gray, data_range)
     k = 255.0 / r
-    sd = float(cv2.meanStdDev(cv2.Laplacian(g, cv2.CV_32F))[1][0, 0])
-    res = cv2.filter2D(g, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
-    sigma = float(np.sqrt(np.pi / 2) * cv2.norm(res, cv2.NORM_L1) / res.size / 6.0) * k
-    hist = cv2.calcHist([g if g.dtype == np.uint8 else (g.astype(np.float32) * np.float32(k))],
-                        [0], None, [32], [0, 256]).ravel()
-    return sd * sd * k * k, 20.0 * sigma * sigma, (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
+    sigma = noise_sigma(g, k)
+    return laplacian_var(g) * k * k, 20.0 * sigma * sigma, luma_hist(g, k)
 
 
 def blur_score(gray: np.ndarray, data_range: float | None = None) -> float:
@@ -117,9 +134,7 @@ def blur_score(gray: np.ndarray, data_range: float | None = None) -> float:
     so that scores compare across resolutions; ~0.5 ms at 1280x720 uint8.
     """
     g, r = _analysis_plane(gray, data_range)
-    lap = cv2.Laplacian(g, cv2.CV_32F)
-    sd = float(cv2.meanStdDev(lap)[1][0, 0])
-    return sd * sd * (255.0 / r) ** 2
+    return laplacian_var(g) * (255.0 / r) ** 2
 
 
 @dataclass(frozen=True)
