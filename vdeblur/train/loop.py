@@ -435,24 +435,16 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
         vd = _online(cfg, val_set, method, device, crop, 1234, pool=len(val_set.paths), exact=True)
         val_batch = vd.sample(np.random.default_rng(1234), max(cfg.val_frames, 32))
     rng = np.random.default_rng(cfg.seed + start)
-    elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
-    budget = cfg.minutes * 60
     history: list[dict] = list(meta.get("val", [])) if isinstance(meta.get("val"), list) else []
-    t0 = last_ck = time.perf_counter()
+    clock = _Clock(cfg, meta, start)
     step = start
-    done = (step >= cfg.steps) if budget <= 0 else elapsed0 >= budget
-    while not done:
-        now = time.perf_counter()
-        elapsed = elapsed0 + now - t0
-        per_step = (now - t0) / max(1, step - start)
-        lr = _set_cosine_lr(opt, cfg, step, elapsed / budget if budget > 0 else None)
+    while not clock.done:
+        lr = clock.begin(opt, step)
         b = {k: v.to(device) for k, v in data.sample(rng, cfg.batch, crop).items()}
         loss = train_step(method, opt, ema, b, cfg, device)
         step += 1
-        info, now, elapsed, done, due = _step_info(cfg, budget, step, start, t0, elapsed0, last_ck,
-                                                   per_step, loss, lr)
+        info, due = clock.end(step, loss, lr)
         if due:
-            last_ck = now
             live = _swap_in(method.net, ema)
             try:
                 if val_batch is not None:
@@ -464,36 +456,59 @@ def train(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoint: 
                     method.net.load_state_dict(live)
                 method.train()
             if "val_psnr" in info:
-                history.append({"step": step, "elapsed_s": round(elapsed, 1), "val_psnr": info["val_psnr"],
+                history.append({"step": step, "elapsed_s": round(clock.elapsed, 1), "val_psnr": info["val_psnr"],
                                 "val_psnr_input": info["val_psnr_input"]})
             if checkpoint:
                 save_checkpoint(checkpoint, method, opt, step, cfg, ema,
-                                {"elapsed_s": elapsed, "samples_per_s": info["samples_per_s"], "val": history})
+                                {"elapsed_s": clock.elapsed, "samples_per_s": info["samples_per_s"], "val": history})
         on_step(info)
     if ema is not None:
         method.net.load_state_dict(ema.state)
     return method.eval()
 
 
-def _step_info(cfg: TrainConfig, budget: float, step: int, start: int, t0: float, elapsed0: float,
-               last_ck: float, per_step: float, loss: torch.Tensor, lr: float) -> tuple[dict, float, float, bool, bool]:
-    """After a training step: its log line (loss, lr, throughput, elapsed time), the clock (now,
-    elapsed), whether training is done (the step count, or with a wall-time budget, when the next
-    step would overrun it) and whether a validation / checkpoint is due."""
-    now = time.perf_counter()
-    elapsed = elapsed0 + now - t0
-    secs = now - t0
-    info: dict[str, Any] = {"step": step, "loss": loss.item(), "lr": lr,
-                            "s_per_step": secs / (step - start),
-                            "samples_per_s": cfg.batch * (step - start) / max(secs, 1e-9)}
-    if budget > 0:
-        info["elapsed_s"] = round(elapsed, 1)
-        done = elapsed + max(per_step, secs / (step - start)) >= budget  # the next would overrun
-        due = now - last_ck >= cfg.checkpoint_minutes * 60 or done
-    else:
-        done = step >= cfg.steps
-        due = step % cfg.val_every == 0 or done
-    return info, now, elapsed, done, due
+class _Clock:
+    """The schedule of a training loop: ``cfg.steps`` steps, or with ``cfg.minutes`` a wall-time
+    budget, which a resumed run continues from the checkpoint's elapsed time (``meta``)."""
+
+    def __init__(self, cfg: TrainConfig, meta: dict, start: int):
+        self.cfg, self.start = cfg, start
+        self.budget = cfg.minutes * 60
+        self.elapsed = self.elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
+        self.t0 = self.last_ck = time.perf_counter()
+        self.done = (start >= cfg.steps) if self.budget <= 0 else self.elapsed0 >= self.budget
+        self._per_step = 0.0
+
+    def begin(self, opt: torch.optim.Optimizer, step: int) -> float:
+        """Before step ``step`` (from 0): set its learning rate (cosine over the steps or the
+        time) and return it."""
+        now = time.perf_counter()
+        self.elapsed = self.elapsed0 + now - self.t0
+        self._per_step = (now - self.t0) / max(1, step - self.start)
+        return _set_cosine_lr(opt, self.cfg, step, self.elapsed / self.budget if self.budget > 0 else None)
+
+    def end(self, step: int, loss: torch.Tensor, lr: float) -> tuple[dict, bool]:
+        """After step ``step`` (from 1): its log line (loss, lr, throughput, elapsed time) and
+        whether a validation / checkpoint is due; sets ``done`` (the step count, or with a budget,
+        when the next step would overrun it)."""
+        cfg, budget = self.cfg, self.budget
+        now = time.perf_counter()
+        self.elapsed = self.elapsed0 + now - self.t0
+        secs = now - self.t0
+        info: dict[str, Any] = {"step": step, "loss": loss.item(), "lr": lr,
+                                "s_per_step": secs / (step - self.start),
+                                "samples_per_s": cfg.batch * (step - self.start) / max(secs, 1e-9)}
+        if budget > 0:
+            info["elapsed_s"] = round(self.elapsed, 1)
+            # the next would overrun
+            self.done = self.elapsed + max(self._per_step, secs / (step - self.start)) >= budget
+            due = now - self.last_ck >= cfg.checkpoint_minutes * 60 or self.done
+        else:
+            self.done = step >= cfg.steps
+            due = step % cfg.val_every == 0 or self.done
+        if due:
+            self.last_ck = now
+        return info, due
 
 
 @torch.no_grad()
@@ -684,18 +699,12 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
             x = x.transpose(-1, -2)
         return x, y
 
-    elapsed0 = float(meta.get("elapsed_s", 0.0)) if cfg.minutes > 0 else 0.0
-    budget = cfg.minutes * 60
     history: list[dict] = list(meta.get("val", [])) if isinstance(meta.get("val"), list) else []
     best = max((_fsm_merit(h) for h in history), default=-1.0)
-    t0 = last_ck = time.perf_counter()
+    clock = _Clock(cfg, meta, start)
     step = start
-    done = (step >= cfg.steps) if budget <= 0 else elapsed0 >= budget
-    while not done:
-        now = time.perf_counter()
-        elapsed = elapsed0 + now - t0
-        per_step = (now - t0) / max(1, step - start)
-        lr = _set_cosine_lr(opt, cfg, step, elapsed / budget if budget > 0 else None)
+    while not clock.done:
+        lr = clock.begin(opt, step)
         x, target = photo_batch() if online else synth_batch()
         x = x.to(device, memory_format=torch.channels_last)
         target = target.to(device)
@@ -717,10 +726,8 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
         if ema is not None:
             ema.update(holder.net)
         step += 1
-        info, now, elapsed, done, due = _step_info(cfg, budget, step, start, t0, elapsed0, last_ck,
-                                                   per_step, loss, lr)
+        info, due = clock.end(step, loss, lr)
         if due:
-            last_ck = now
             live = _swap_in(holder.net, ema)
             try:
                 if online and val_batches:
@@ -731,11 +738,11 @@ def train_fsm(cfg: TrainConfig, train_set: Any, val_set: Any | None, *, checkpoi
                 if live is not None:
                     holder.net.load_state_dict(live)
             if "val_accuracy" in info:
-                history.append({"step": step, "elapsed_s": round(elapsed, 1), "val_accuracy": info["val_accuracy"],
+                history.append({"step": step, "elapsed_s": round(clock.elapsed, 1), "val_accuracy": info["val_accuracy"],
                                 **({"val_rank": info["val_rank"]} if "val_rank" in info else {})})
             if checkpoint:
                 save_checkpoint(checkpoint, holder, opt, step, cfg, ema,
-                                {"elapsed_s": elapsed, "samples_per_s": info["samples_per_s"], "val": history})
+                                {"elapsed_s": clock.elapsed, "samples_per_s": info["samples_per_s"], "val": history})
                 if ema is not None and _fsm_merit(info) > best:
                     best = _fsm_merit(info)
                     shutil.copyfile(checkpoint + ".ema.safetensors", checkpoint + ".best.safetensors")
