@@ -361,8 +361,6 @@ class Lucky(Method):
         self.last_coverage = 0.0  # the fraction of the last frame taken from its neighbours
         self._flow = None
         self._far = None
-        #: a dict to fill with the last frame's intermediates (work scale), for diagnosis; None: off
-        self.debug: dict | None = None
 
     # -- what the engine asks ------------------------------------------------------------------
     def pick(self, t: int, labels: dict[int, bool]) -> list[int]:
@@ -462,13 +460,19 @@ class Lucky(Method):
         unverified = False
         union = np.zeros((sh, sw), np.float32)
 
-        def start_gain(s: np.ndarray, s8: np.ndarray, start: tuple[float, float]) -> tuple[float, np.ndarray, np.ndarray]:
-            """The guard's sum (the expected gain, luma, with the blur as it stands) of the flow
-            from ``start`` (to ``s8``, the neighbour ``s`` blurred to match), the flow and its warp."""
+        def flow_warp(s: np.ndarray, s8: np.ndarray, start: tuple[float, float], far: bool) -> tuple[np.ndarray, np.ndarray]:
+            """The flow from ``start`` to ``s8`` (the neighbour ``s`` blurred to match) and ``s``
+            warped by it (luma, work scale)."""
             f = self._flow_to(b8, s8, start, far)
             tm.lap("flow")
             ws = _warp(s, f, gx, gy)
             tm.lap("warp")
+            return f, ws
+
+        def start_gain(s: np.ndarray, s8: np.ndarray, start: tuple[float, float]) -> tuple[float, np.ndarray, np.ndarray]:
+            """The guard's sum (the expected gain, luma, with the blur as it stands) of the flow
+            from ``start``, the flow and its warp."""
+            f, ws = flow_warp(s, s8, start, far)
             t, ben = self._trust(k.apply(ws), b, ws, kr)
             tm.lap("trust test")
             return float((t * _inside(f, gx, gy, 1.0) * ben).sum()), f, ws
@@ -491,19 +495,12 @@ class Lucky(Method):
                 (gs, fs, wss), (gz, fz, wsz) = start_gain(s, s8, start), start_gain(s, s8, (0.0, 0.0))
                 start, f, ws = (start, fs, wss) if gs >= gz else ((0.0, 0.0), fz, wsz)
             else:
-                f = self._flow_to(b8, s8, start, far)
-                tm.lap("flow")
-                ws = _warp(s, f, gx, gy)
-                tm.lap("warp")
+                f, ws = flow_warp(s, s8, start, far)
             for _ in range(REFITS if i == 0 else 0):  # refit the blur where warp and frame agree, with the better flow
                 agree = self._trust(k.apply(ws), b, ws, kr)[0] * _inside(f, gx, gy, kr)
                 k.fit(ws, b, agree)
                 tm.lap("blur estimate")
-                s8 = _u8(k.apply(s))
-                f = self._flow_to(b8, s8, start)
-                tm.lap("flow")
-                ws = _warp(s, f, gx, gy)
-                tm.lap("warp")
+                f, ws = flow_warp(s, _u8(k.apply(s)), start, far)
             wc = _warp(colours[i], f, gx, gy)
             tm.lap("warp")
             trust, ben = self._trust(k.apply(wc), bc, wc, kr)
@@ -525,8 +522,6 @@ class Lucky(Method):
         if unverified:  # a pixel is taken only where two neighbours' warps agree
             trusts = self._agreed(trusts, warps)
             tm.lap("trust test")
-        if self.debug is not None:
-            self.debug.update(flows=flows, trusts=trusts, warps=warps, blur=k, unverified=unverified, frame=bc)
         cover = np.max(trusts, axis=0)
         self.last_coverage = float(cover.mean())
         if self.last_coverage <= 0:
