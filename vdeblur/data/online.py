@@ -379,13 +379,7 @@ class OnlineDegrader:
         xs, ys, cs = [], [], []
         for _ in range(batch):
             x, y, c = self.sample_one(rng)
-            if cfg.noise:
-                level = cfg.noise[int(rng.integers(len(cfg.noise)))]
-                if level is not None:
-                    x = poisson_gaussian_torch(x, *level, gen)
-            if rng.random() < cfg.p_jpeg:
-                x = jpeg(x, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-            xs.append(x)
+            xs.append(sensor_and_codec(x, *draw_sensor_and_codec(cfg, rng), gen))
             ys.append(y)
             cs.append(c)
         out = {"x": torch.stack(xs) / 255, "y": torch.stack(ys) / 255}
@@ -393,6 +387,23 @@ class OnlineDegrader:
             out["clean"] = torch.stack(cs) / 255
         self.pool.refresh(rng)
         return out
+
+
+def draw_sensor_and_codec(cfg: "DegradeConfig", rng: np.random.Generator) -> tuple[tuple | None, int | None]:
+    """A sample's noise level (a ``cfg.noise`` entry: None = clean) and JPEG quality (None: not
+    compressed, probability 1 - ``cfg.p_jpeg``), drawn in that order."""
+    level = cfg.noise[int(rng.integers(len(cfg.noise)))] if cfg.noise else None
+    q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.p_jpeg else None
+    return level, q
+
+
+def sensor_and_codec(x: torch.Tensor, level: tuple | None, quality: int | None,
+                     gen: torch.Generator) -> torch.Tensor:
+    """Frames (0-255) after R2-D4's Poisson-Gaussian noise at ``level`` and then JPEG at
+    ``quality``, as :func:`draw_sensor_and_codec` drew them (None: that step is skipped)."""
+    if level is not None:
+        x = poisson_gaussian_torch(x, *level, gen)
+    return jpeg(x, quality) if quality is not None else x
 
 
 def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -495,18 +506,13 @@ class LabelledFrames:
                 views = [(rng, None)]
             c = math.exp(rng.uniform(math.log(self.contrast[0]), math.log(self.contrast[1]))) \
                 if rng.random() < self.p_contrast else 1.0
-            level = cfg.noise[int(rng.integers(len(cfg.noise)))] if cfg.noise else None
-            q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.p_jpeg else None
+            level, q = draw_sensor_and_codec(cfg, rng)
             for r, motion in views:
                 info: dict = {}
                 x, _, _ = d.sample_one(r, motion=motion, info=info)
                 if c != 1.0:
                     x = torch.round((x.mean() + c * (x - x.mean())).clamp(0, 255))
-                if level is not None:
-                    x = poisson_gaussian_torch(x, *level, gen)
-                if q is not None:
-                    x = jpeg(x, q)
-                xs.append(x[0])
+                xs.append(sensor_and_codec(x, level, q, gen)[0])
                 labels.append(blur_label(info["camera_px"], info["object_px"]))
                 blur.append(info["camera_px"])
         self.pool.refresh(rng)
