@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from vdeblur.errors import UsageError
+from vdeblur.methods.classical import deconv as d
 from vdeblur.methods.classical.deconv import (
     RichardsonLucy,
     WienerDeconv,
@@ -141,10 +142,40 @@ def test_wiener_recovers_known_blur(pair) -> None:
 def test_richardson_lucy_recovers_known_blur(pair) -> None:
     sharp, blurred = pair
     base = psnr(blurred, sharp)
-    out = richardson_lucy(blurred, motion_psf(LENGTH, ANGLE), iterations=25)
-    gain = psnr(out, sharp) - base  # measured 2.77 dB
-    assert gain >= 2.2, gain
+    out = richardson_lucy(blurred, motion_psf(LENGTH, ANGLE))  # accelerated, 10 iterations
+    gain = psnr(out, sharp) - base  # measured 2.87 dB
+    assert gain >= 2.3, gain
     assert float(out.min()) >= 0  # multiplicative updates keep it non-negative
+    plain = richardson_lucy(blurred, motion_psf(LENGTH, ANGLE), iterations=25, accelerated=False)
+    gain = psnr(plain, sharp) - base  # measured 2.77 dB
+    assert gain >= 2.2, gain
+    assert float(plain.min()) >= 0
+
+
+def test_fast_len_is_the_smallest_7_smooth_length() -> None:
+    def smooth(m: int) -> bool:
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    assert [d._fast_len(n) for n in (1, 2, 11, 780, 1340, 1140, 1980)] == [1, 2, 12, 784, 1344, 1152, 2000]
+    for n in range(1, 3000):
+        m = d._fast_len(n)
+        assert m >= n and smooth(m) and not any(smooth(j) for j in range(n, m)), n
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.01, 0.02])
+def test_accelerated_richardson_lucy_reaches_plain_25(noise: float) -> None:
+    """The default (10 accelerated iterations) is at least as good as 25 plain ones on a
+    motion-blurred (15 px), noisy, 8-bit image, and no noisier: measured +0.13, +0.12, +0.06 dB.
+    Without the extrapolation (10 plain iterations) it would fall short by 1.0, 0.9 and 0.7 dB."""
+    k = motion_psf(15, 30)
+    sharp, blurred = blur(make_image(256), k, noise=noise)
+    blurred = (blurred * 255).round() / 255
+    plain = psnr(richardson_lucy(blurred, k, 25, accelerated=False), sharp)
+    fast = psnr(richardson_lucy(blurred, k), sharp)
+    assert fast >= plain - 0.02, (fast, plain)
 
 
 def test_borders_do_not_ring(pair) -> None:
@@ -156,7 +187,8 @@ def test_borders_do_not_ring(pair) -> None:
     # the 12-pixel border band gets better than the blurred input (measured MSE ratios 0.87 Wiener,
     # 0.70 Richardson-Lucy); a plain circular FFT Wiener makes it worse (2.1)
     assert err(wiener_deconv(blurred, k, 100)) < 1.0 * err(blurred)
-    assert err(richardson_lucy(blurred, k, 25)) < 0.85 * err(blurred)
+    assert err(richardson_lucy(blurred, k, 25, accelerated=False)) < 0.85 * err(blurred)
+    assert err(richardson_lucy(blurred, k)) < 0.85 * err(blurred)  # measured 0.72 accelerated
 
 
 def test_unsharp_sharpens_and_keeps_flat(pair) -> None:
@@ -234,7 +266,7 @@ def test_blind_wiener_and_rl_gain(pair) -> None:
     sharp, blurred = pair
     base = psnr(blurred, sharp)
     gain_w = psnr(WienerDeconv(None, snr=100)(blurred), sharp) - base  # measured 2.99 dB
-    gain_rl = psnr(RichardsonLucy(None, iterations=25)(blurred), sharp) - base  # measured 2.62 dB
+    gain_rl = psnr(RichardsonLucy(None)(blurred), sharp) - base  # measured 2.69 dB (plain 25: 2.62)
     assert gain_w >= 2.4, gain_w
     assert gain_rl >= 2.0, gain_rl
     out, _ = create("wiener")(blurred[:, None])  # the registered blind method: the same thing
@@ -315,6 +347,42 @@ def _richardson_lucy_first_form(image: torch.Tensor, psf: torch.Tensor, iteratio
 @pytest.mark.parametrize("iterations", [0, 1, 7])
 def test_richardson_lucy_equals_its_first_form(psf: torch.Tensor, iterations: int) -> None:
     x = torch.rand(2, 3, 45, 67, generator=torch.Generator().manual_seed(5)) * 1.1 - 0.05
-    got = richardson_lucy(x, psf, iterations)
+    got = richardson_lucy(x, psf, iterations, accelerated=False)
     want = _richardson_lucy_first_form(x, psf, iterations)
     torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)
+    if iterations <= 2:  # the accelerated form's first two iterations are plain ones
+        torch.testing.assert_close(richardson_lucy(x, psf, iterations), want, atol=2e-5, rtol=1e-4)
+
+
+def _richardson_lucy_accelerated_reference(image: torch.Tensor, psf: torch.Tensor, iterations: int) -> torch.Tensor:
+    """Biggs & Andrews' loop written plainly (new tensors, as MATLAB's deconvlucy), the reference."""
+    from vdeblur.methods.classical import deconv as d
+
+    x = image.float()
+    k = d._check_psf(psf, x, "ref")
+    h, w = x.shape[-2:]
+    xp, mean, top, left = d._pad_for_fft(x, *k.shape[-2:])
+    g = (xp + mean).clamp_min(d._EPS)
+    s = g.shape[-2:]
+    otf = d._otf(k, *s)
+    f, f_prev, changes = g, g, []
+    for i in range(iterations):
+        a = 0.0
+        if i >= 2:
+            a = (changes[-1] * changes[-2]).sum((-2, -1), keepdim=True)
+            a = (a / ((changes[-2] ** 2).sum((-2, -1), keepdim=True) + 1e-20)).clamp(0, 1)
+        y = (f + a * (f - f_prev)).clamp_min(0)
+        est = torch.fft.irfft2(torch.fft.rfft2(y) * otf, s=s).clamp_min(d._EPS)
+        f_prev, f = f, (y * torch.fft.irfft2(torch.fft.rfft2(g / est) * otf.conj(), s=s)).clamp_min(0)
+        changes.append(f - y)
+    return f[..., top : top + h, left : left + w]
+
+
+@pytest.mark.parametrize("psf", [motion_psf(9, 30), gaussian_psf(1.5)])
+@pytest.mark.parametrize("iterations", [3, 10])
+def test_accelerated_richardson_lucy_equals_its_reference(psf: torch.Tensor, iterations: int) -> None:
+    sharp, blurred = blur(make_image(128), psf, crop=16)
+    x = torch.cat([blurred, sharp])  # two images: one extrapolation factor per image and channel
+    got = richardson_lucy(x, psf, iterations)
+    torch.testing.assert_close(got, _richardson_lucy_accelerated_reference(x, psf, iterations), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(got, richardson_lucy(x, psf, iterations, accelerated=False), atol=1e-3)

@@ -3,7 +3,8 @@
 Model (srn-scale-recurrent-analysis.md, section 2.1.1): ``g = h * f + n``. Implemented here:
 
 * :func:`wiener_deconv` -- the Wiener filter ``H_w = H / (|H|^2 + 1/SNR)`` (2.1.1);
-* :func:`richardson_lucy` -- the Richardson-Lucy iteration named in 2.1.1 as an alternative;
+* :func:`richardson_lucy` -- the Richardson-Lucy iteration named in 2.1.1 as an alternative
+  (accelerated by Biggs & Andrews' vector extrapolation unless asked otherwise);
 * :func:`estimate_motion_psf` -- blind mode (2.1.2): a linear motion PSF found per frame from the
   cepstrum of the gray image, then any non-blind method above is applied with it;
 * :func:`unsharp_mask` -- a non-deconvolution sharpening baseline.
@@ -64,18 +65,22 @@ def _check_psf(psf: torch.Tensor, image: torch.Tensor, fn: str) -> torch.Tensor:
 
 
 def _fast_len(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (sizes the FFT handles fastest)."""
+    """Smallest 2^a 3^b 5^c 7^d >= n (sizes the FFT handles fastest; with 7s, a 720p frame's padded
+    1340 columns take 1344 = 2^6 3 7, not 1350 = 2 3^3 5^2, a quarter less time per FFT)."""
     best = 1 << max(0, (n - 1).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
+    p7 = 1
+    while p7 < best:
+        p5 = p7
+        while p5 < best:
+            p35 = p5
+            while p35 < best:
+                m = p35
+                while m < n:
+                    m *= 2
+                best = min(best, m)
+                p35 *= 3
+            p5 *= 5
+        p7 *= 7
     return best
 
 
@@ -160,11 +165,23 @@ def wiener_deconv(image: torch.Tensor, psf: torch.Tensor, snr: float = 100.0) ->
     return out[..., top : top + h, left : left + w] + mean
 
 
-def richardson_lucy(image: torch.Tensor, psf: torch.Tensor, iterations: int = 25) -> torch.Tensor:
+def richardson_lucy(
+    image: torch.Tensor, psf: torch.Tensor, iterations: int = 10, accelerated: bool = True
+) -> torch.Tensor:
     """Richardson-Lucy deconvolution (paper section 2.1.1): ``f <- f * (h^T (g / (h * f)))``.
 
-    Multiplicative, keeps ``f >= 0``; ``iterations`` >= 0 (0 returns the input). Same shapes as
-    :func:`wiener_deconv`.
+    Multiplicative, keeps ``f >= 0``; ``iterations`` >= 0 (0 returns the input) is the number of
+    such updates, 4 FFTs each. ``accelerated=False``: plain RL, every update applied to the
+    previous estimate. ``accelerated=True`` (the default): Biggs & Andrews' vector extrapolation
+    (Applied Optics 36(8), 1997; as in MATLAB's ``deconvlucy``): from the third
+    iteration on, the update is applied to ``y = max(f_k + a (f_k - f_{k-1}), 0)``, with
+    ``a = <c_{k-1}, c_{k-2}> / <c_{k-2}, c_{k-2}>`` clipped to ``[0, 1]`` per image and channel
+    (``c`` the last updates' changes); the first two iterations are plain RL. The accelerated 10
+    iterations reach about plain RL's 25 (``benchmarks/rl_quality.py``: motion-blurred photographs,
+    PSNR 28.18 vs 28.11 dB without noise, 27.08 vs 27.06 dB at noise sigma 0.01, 24.72 vs 24.98 dB
+    at 0.02) in less than half the time. An accelerated iteration goes further than a plain one, so noise
+    is amplified after fewer of them: 25 accelerated iterations give 22.88 dB at sigma 0.01.
+    Same shapes as :func:`wiener_deconv`.
 
     >>> from vdeblur.methods.classical.psf import motion_psf
     >>> x = torch.rand(1, 3, 37, 53)
@@ -185,14 +202,33 @@ def richardson_lucy(image: torch.Tensor, psf: torch.Tensor, iterations: int = 25
     g = (xp + mean).clamp_min_(_EPS)
     s = g.shape[-2:]
     otf = _otf(k, *s)
-    otf_t = otf.conj()
-    f = g.clone()
-    # the same iteration as f <- max(f * irfft(rfft(g / max(irfft(rfft(f) otf), eps)) otf*), 0),
-    # written in place: no new image-sized tensor per step but the FFTs' own
-    for _ in range(iterations):
+    otf_t = otf.conj().resolve_conj()  # not a lazy conjugate view: no copy per multiply
+
+    def step(f: torch.Tensor) -> torch.Tensor:
+        # max(f * irfft(rfft(g / max(irfft(rfft(f) otf), eps)) otf*), 0), in place: no new
+        # image-sized tensor but the FFTs' own
         est = torch.fft.irfft2(torch.fft.rfft2(f).mul_(otf), s=s).clamp_min_(_EPS)
         ratio = torch.div(g, est, out=est)
-        f.mul_(torch.fft.irfft2(torch.fft.rfft2(ratio).mul_(otf_t), s=s)).clamp_min_(0)
+        return torch.fft.irfft2(torch.fft.rfft2(ratio).mul_(otf_t), s=s).mul_(f).clamp_min_(0)
+
+    f = g
+    if not accelerated:
+        for _ in range(iterations):
+            f = step(f)
+        return f[..., top : top + h, left : left + w]
+    # y = max(f + a (f - f_prev), 0) = max(lerp(f_prev, f, 1 + a), 0) written into f_prev's buffer
+    # (f_prev is an update's output from the third iteration on, never g); the change
+    # c = f_new - y into the oldest c's buffer; n, n_prev: the squared norms of c, c_prev
+    f_prev = c_prev = c = n_prev = n = None
+    for _ in range(iterations):
+        if c_prev is None:
+            y = f
+        else:
+            a = torch.einsum("...hw,...hw->...", c, c_prev).div_(n_prev.add_(1e-20)).clamp_(0, 1)
+            y = torch.lerp(f_prev, f, a.add_(1)[..., None, None], out=f_prev).clamp_min_(0)
+        f_prev, f = f, step(y)
+        c_prev, c = c, torch.sub(f, y, out=c_prev)
+        n_prev, n = n, torch.linalg.vector_norm(c, dim=(-2, -1)).square_()
     return f[..., top : top + h, left : left + w]
 
 
@@ -324,17 +360,20 @@ class WienerDeconv(nn.Module):
 class RichardsonLucy(nn.Module):
     """:func:`richardson_lucy` as a module; ``psf=None`` estimates a motion PSF per image (2.1.2)."""
 
-    def __init__(self, psf: torch.Tensor | None = None, iterations: int = 25):
+    def __init__(self, psf: torch.Tensor | None = None, iterations: int = 10, accelerated: bool = True):
         super().__init__()
         self.register_buffer("psf", None if psf is None else psf.float())
         self.iterations = int(iterations)
+        self.accelerated = bool(accelerated)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = _check_image(image, type(self).__name__)
-        return richardson_lucy(x, _blind_psf(x) if self.psf is None else self.psf, self.iterations)
+        psf = _blind_psf(x) if self.psf is None else self.psf
+        return richardson_lucy(x, psf, self.iterations, self.accelerated)
 
     def extra_repr(self) -> str:
-        return f"psf={'blind' if self.psf is None else list(self.psf.shape)}, iterations={self.iterations}"
+        psf = "blind" if self.psf is None else list(self.psf.shape)
+        return f"psf={psf}, iterations={self.iterations}, accelerated={self.accelerated}"
 
 
 class UnsharpMask(nn.Module):
