@@ -1,12 +1,13 @@
 """What the whole-file pre-pass costs beside a `--method unsharp` run (issue 14): at most 15 %.
 
-    python benchmarks/prepass_cost.py [--size 1280x720] [--frames 90] [--rounds 5]
+    python benchmarks/prepass_cost.py [--size 1280x720] [--frames 90] [--rounds 5] [--select fsm]
 
 One 720p H.264 clip (tests/selector_media.py's recipe: a camera shaking over a photograph, runs of
 blurred frames) is made in a temporary folder. Each round, in alternating order, times:
 ``prepass`` (decode + per-frame features + labels: select/context.py), a `run -m unsharp` that
 labels with the whole file in view (pre-pass included) and the same run with the streaming
-selector (as for a pipe). Medians over the rounds; the ratios are of medians measured side by side
+selector (as for a pipe); ``--select fsm`` times the fsm's pre-pass and runs instead (RGB frames
+and the network besides the Laplacian features). Medians over the rounds; the ratios are of medians measured side by side
 in one process. Single-threaded torch and OpenCV unless --threads.
 """
 
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--select", default="laplacian", choices=("laplacian", "fsm"))
     a = ap.parse_args()
     import cv2
     import torch
@@ -45,7 +47,7 @@ def main() -> None:
         clip.options = {"crf": "20", "preset": "veryfast"}
         src = os.path.join(tmp, "in.mp4")
         write_clip(src, clip)
-        opts = RunOptions(method="unsharp", select="laplacian", force=True, device="cpu")
+        opts = RunOptions(method="unsharp", select=a.select, force=True, device="cpu")
         real = span.whole_file_context
 
         restored: dict[bool, int] = {}
@@ -58,7 +60,7 @@ def main() -> None:
             finally:
                 span.whole_file_context = real
 
-        jobs = {"prepass": lambda: prepass(src), "run (whole file)": lambda: run(True),
+        jobs = {"prepass": lambda: prepass(src, select=a.select), "run (whole file)": lambda: run(True),
                 "run (streaming)": lambda: run(False)}
         times: dict[str, list[float]] = {k: [] for k in jobs}
         run(True)  # warm-up: imports, caches
@@ -69,7 +71,7 @@ def main() -> None:
                 jobs[k]()
                 times[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{a.frames} frames {w}x{h}, {a.rounds} rounds, medians:")
+    print(f"--select {a.select}: {a.frames} frames {w}x{h}, {a.rounds} rounds, medians:")
     for k, v in med.items():
         print(f"  {k:18s} {v:7.2f} s  {a.frames / v:7.1f} fps")
     print(f"frames restored: whole file {restored[True]}, streaming {restored[False]} (truth: {sum(clip.blurred)})")

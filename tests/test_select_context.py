@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from selector_media import CLIPS, HardClip, make_clip, write_clip
-from vdeblur.select.context import Features, find_cuts, label_scores
+from vdeblur.select.context import _GAINS, Features, find_cuts, label_scores
 
 SIZE, N = (320, 240), 48
 
@@ -114,9 +114,9 @@ def test_noise_is_taken_off_per_frame():
     higher QP keep less of it): each frame's own noise is taken off, so a sharp frame with little
     noise is not blurred beside a sharp one with much; the shot's lowest level alone would leave
     the excess on the noisier frames."""
-    gain = np.array((6.0,) * 4 + (1.5,) * 4)
+    gain = _GAINS  # each direction's variance on unit white noise, at both scales
     truth = [False, False, True, True, False, False, False, True, True, True, False, False] * 3
-    sig = np.array([3.6 if i % 4 == 0 else 2.0 for i in range(len(truth))])  # 3.2x the variance
+    sig = np.array([5.0 if i % 4 == 0 else 2.0 for i in range(len(truth))])  # 6.25x the variance
     dirs = [gain * s * s + (3.0 if t else 40.0) for s, t in zip(sig, truth)]
     feats = _features([0.0] * len(truth), dirs=dirs)
     for f, s in zip(feats, sig):

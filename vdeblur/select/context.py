@@ -5,10 +5,17 @@ The streaming rule (laplacian.py) compares a frame with a window of the frames s
 few ahead: a clip that opens with a long blurred run has no sharp frame to compare with, and a
 window across a scene cut compares a flat shot with a detailed one. With the whole file known:
 
-* **Shots.** A cut is where the luma histograms (32 bins, at the analysis scale) of two
-  consecutive frames differ by more than ``CUT`` in total variation (half the L1 distance) and by
-  more than ``CUT_FACTOR`` times the median change of the frames around it (a fast pan changes
-  the histogram steadily, a cut at once). Blur barely changes a histogram.
+* **Shots.** A cut is where the content of two consecutive frames changes by more than ``CUT``
+  and by more than ``CUT_FACTOR`` times the median change of the frames around it (a fast pan
+  changes it steadily, a cut at once). The change is the larger of two, both blind to blur: the
+  total variation (half the L1 distance) of the luma histograms (32 bins, at the analysis scale),
+  and ``THUMB_WEIGHT`` x (1 - the correlation of 16 x 16 luma thumbnails, blind to brightness and
+  contrast too). The histogram alone missed a cut between two shots of alike tones (0.28 there,
+  against up to 0.25 between frames of one shot on the development clips); the thumbnails'
+  change was at least 0.59 at every cut of those clips (median 1.0) and at most 0.07 elsewhere,
+  but a camera's fast motion raises it (up to 0.33 between consecutive frames of synth_clip's
+  moving scenes), hence the weight: a thumbnail change counts as a cut from 0.5. (The streaming
+  rule tells cuts by the histogram alone: laplacian.py.)
 * **Noise floor.** Sensor noise adds to the detail measures whatever the blur: the noise level
   of each frame is estimated (Immerkaer's 3x3 operator; texture can only raise it) and taken off
   that frame's own detail (sigma^2 x each kernel's gain on white noise). Per frame, not per shot:
@@ -24,8 +31,8 @@ window across a scene cut compares a flat shot with a detailed one. With the who
   its detail over the shot's sharp level near it (the ``PERCENTILE`` of the frames within
   ``RADIUS`` in the same shot, each weighted by exp(-distance / ``TAU``), so the content nearest
   in time counts most); its relative score is the geometric mean over the two scales of the
-  least ratio, and it is blurred under ``RATIO``, unless the shot is flat (its Laplacian level
-  is under the flat-content floor: nothing to deblur). So a soft, low-contrast or noisy shot is
+  least ratio, and it is blurred under ``RATIO``, unless the shot is flat (its Laplacian level,
+  noise floor off, is at most ``FLAT_SHOT``: nothing to deblur). So a soft, low-contrast or noisy shot is
   judged against its own sharp frames, not against a detailed one, a clip that opens blurred
   against the sharp frames that come later, and mild blur by the direction it took away.
   The defaults were chosen on the hard clips of tests/selector_media.py (scikit-image photos) and
@@ -33,7 +40,14 @@ window across a scene cut compares a flat shot with a detailed one. With the who
   select_accuracy.py measures held-out photographs too). The per-frame noise floor was chosen on
   the same clips made from the validation photographs and four pairs of training ones (64 clips,
   never the test photographs): accuracy 0.966 -> 0.973, false positives 29 -> 12 (the noise clips:
-  19 -> 3); synth_clip still 1.000.
+  19 -> 3); synth_clip still 1.000. The thumbnails' cuts, ``PERCENTILE`` 95 (was 100: one
+  outlier frame, such as an I-frame far sharper than the frames an encoder predicts from it,
+  set the level) and ``FLAT_SHOT`` 1 (was 2: a soft, low-contrast shot's blurred frames were
+  all left sharp) were chosen on 168 clips from 19 validation and 24 training photographs and on
+  synth_clip (benchmarks/select_dev.py): accuracy 0.984 -> 0.985, clips under 95 % 16 -> 13,
+  false positives 53 -> 13, worst clip 0.625 -> 0.771; synth_clip 0.999 -> 1.000. A higher
+  ``RATIO`` or levelling each frame type's detail (I, P, B) found more of the mild blur there
+  but called sharp frames of synth_clip's moving scenes blurred.
 
 ``label_scores`` is the rule on saved features; ``ContextSelector`` replays its labels through
 the streaming selector interface (lookahead 0), so the restore pass uses the pre-pass's scores
@@ -49,14 +63,17 @@ import cv2
 import numpy as np
 
 from vdeblur.select.laplacian import (
-    _FLAT, ANALYSIS_SIDE, HIST_BINS, Decision, laplacian_var, luma_hist, noise_sigma, value_range,
+    ANALYSIS_SIDE, HIST_BINS, Decision, laplacian_var, luma_hist, luma_thumb, noise_sigma, value_range,
 )
 
-#: a cut: histogram total variation above CUT and above CUT_FACTOR x the local median change
-CUT, CUT_FACTOR = 0.3, 4.0
+#: a cut: a content change above CUT and above CUT_FACTOR x the local median change; a thumbnail's
+#: change (1 - correlation) counts THUMB_WEIGHT times (module docstring)
+CUT, CUT_FACTOR, THUMB_WEIGHT = 0.3, 4.0, 0.6
 #: the relative rule: blurred when the detail is under RATIO x the sharp level near it: the PERCENTILE
 #: of the shot's frames within RADIUS, each weighted by exp(-distance / TAU)
-RATIO, RADIUS, PERCENTILE, TAU = 0.6, 60, 100.0, 40.0
+RATIO, RADIUS, PERCENTILE, TAU = 0.6, 60, 95.0, 40.0
+#: a shot whose Laplacian level (noise floor off) is at most FLAT_SHOT is flat: nothing is blurred
+FLAT_SHOT = 1.0
 BINS = HIST_BINS
 #: shorter side of the scale the directional detail and the noise are measured at. 720 would see
 #: a 720p frame's short blurs at full length, but costs 11 ms a 720p frame (the pre-pass's budget
@@ -79,6 +96,12 @@ class Features:
     noise: float  # Immerkaer noise sigma estimate, 8-bit scale (an upper bound)
     hist: np.ndarray  # BINS normalised luma histogram (float32)
     dirs: tuple[float, ...] = (0.0,) * 8  # directional detail at the analysis scale and half of it
+    thumb: np.ndarray | None = None  # laplacian.luma_thumb (None: flat, or not measured)
+
+    @property
+    def signature(self) -> tuple:
+        """What :func:`content_change` compares: (histogram, thumbnail)."""
+        return self.hist, self.thumb
 
 
 def frame_features(gray: np.ndarray, data_range: float | None = None) -> Features:
@@ -108,7 +131,7 @@ def frame_features(gray: np.ndarray, data_range: float | None = None) -> Feature
     half = cv2.resize(fd, (max(3, fd.shape[1] // 2), max(3, fd.shape[0] // 2)), interpolation=cv2.INTER_AREA)
     dirs = tuple(float(cv2.meanStdDev(cv2.filter2D(x, cv2.CV_32F, dk))[1][0, 0]) ** 2 * k * k
                  for x in (fd, half) for dk in _DIR_KERNELS)
-    return Features(sd2 * k * k, sigma, hist, dirs)
+    return Features(sd2 * k * k, sigma, hist, dirs, luma_thumb(g, k))
 
 
 def hist_change(a: np.ndarray, b: np.ndarray) -> float:
@@ -116,14 +139,25 @@ def hist_change(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).sum())
 
 
-def find_cuts(hists: list[np.ndarray] | np.ndarray) -> list[int]:
-    """First frames of the shots after the first (see the module docstring)."""
-    d = [0.0] + [hist_change(hists[i - 1], hists[i]) for i in range(1, len(hists))]
-    return cuts_from_changes(d)
+def content_change(a: tuple, b: tuple) -> float:
+    """How far frame b's content is from frame a's, for cuts (module docstring): the larger of the
+    histograms' total variation and THUMB_WEIGHT x (1 - the thumbnails' correlation), the latter
+    left out where either frame is flat or has none. ``a``, ``b``: (histogram, thumbnail or None), ``Features.signature``."""
+    d = hist_change(a[0], b[0])
+    if a[1] is not None and b[1] is not None:
+        d = max(d, THUMB_WEIGHT * (1.0 - float(a[1] @ b[1])))
+    return d
+
+
+def find_cuts(signatures: list) -> list[int]:
+    """First frames of the shots after the first (see the module docstring), from each frame's
+    (histogram, thumbnail) or histogram alone."""
+    sig = [s if isinstance(s, tuple) else (s, None) for s in signatures]
+    return cuts_from_changes([0.0] + [content_change(sig[i - 1], sig[i]) for i in range(1, len(sig))])
 
 
 def cuts_from_changes(changes: list[float] | np.ndarray) -> list[int]:
-    """``find_cuts`` on the histogram change of each frame from the one before (frame 0: 0)."""
+    """``find_cuts`` on the content change of each frame from the one before (frame 0: 0)."""
     d = np.asarray(changes, np.float64)
     cuts = []
     for i in range(1, len(d)):
@@ -168,17 +202,16 @@ class Labels:
 def label_scores(feats: list[Features], **kw) -> Labels:
     """Labels of a whole clip from its per-frame features (the rule: module docstring); keywords
     as ``label_columns``."""
-    hists = [f.hist for f in feats]
-    d = [0.0] + [hist_change(hists[i - 1], hists[i]) for i in range(1, len(hists))]
+    d = [0.0] + [content_change(feats[i - 1].signature, feats[i].signature) for i in range(1, len(feats))]
     return label_columns(np.array([f.score for f in feats], np.float64), np.array([f.noise for f in feats]),
                          np.array([f.dirs for f in feats], np.float64).reshape(len(feats), 8), d, **kw)
 
 
 def label_columns(scores: np.ndarray, noise_sigma: np.ndarray, dirs: np.ndarray, changes: list[float] | np.ndarray,
                   *, ratio: float = RATIO, radius: int = RADIUS, percentile: float = PERCENTILE,
-                  threshold: float | None = None, tau: float = TAU) -> Labels:
+                  threshold: float | None = None, tau: float = TAU, flat: float = FLAT_SHOT) -> Labels:
     """The rule on the pre-pass's columns: blur_score, noise sigma, the 8 directional details and
-    the histogram change from the frame before, per frame. ``threshold``: a fixed blur_score
+    the content change from the frame before, per frame. ``threshold``: a fixed blur_score
     threshold instead of the relative rule (shots are still found and reported)."""
     n = len(scores)
     if n == 0:  # nothing decoded: the restore pass says so
@@ -205,7 +238,7 @@ def label_columns(scores: np.ndarray, noise_sigma: np.ndarray, dirs: np.ndarray,
             rel[i] = float(np.sqrt(max(r[:4].min(), 0.0) * max(r[4:].min(), 0.0)))
         if threshold is not None:
             blurred[a:b] = scores[a:b] < threshold
-        elif shot_level > _FLAT:
+        elif shot_level > flat:
             blurred[a:b] = rel[a:b] < ratio
         shots.append(Shot(a, b - 1, shot_level, (ratio * np.percentile(d[:, :4], percentile, axis=0)).tolist(), sigma))
     return Labels(blurred.tolist(), scores.tolist(), shots, rel.tolist())
@@ -250,7 +283,7 @@ def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_dep
     ``frame_hook(frame)`` sees each decoded frame (classify's timestamps, the fsm's scores)."""
     from vdeblur.io.reader import Frame, VideoReader
 
-    # columns of 4- and 8-byte numbers (12 a frame, about 56 bytes): a 2-hour 60 fps video's take 24 MB
+    # columns of 4- and 8-byte numbers (12 a frame, 48 bytes): a 2-hour 60 fps video's take 21 MB
     scores, sigmas, dirs, changes = array("d"), array("f"), array("f"), array("f")
     prev = None
     with VideoReader(path, copy_streams=False) as reader:
@@ -261,8 +294,8 @@ def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_dep
                 scores.append(f.score)
                 sigmas.append(f.noise)
                 dirs.extend(f.dirs)
-                changes.append(0.0 if prev is None else hist_change(prev, f.hist))
-                prev = f.hist
+                changes.append(0.0 if prev is None else content_change(prev, f.signature))
+                prev = f.signature
                 if frame_hook is not None:
                     frame_hook(item)
         lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)

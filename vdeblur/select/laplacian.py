@@ -92,8 +92,8 @@ def _analysis_plane(gray: np.ndarray, data_range: float | None) -> tuple[np.ndar
 
 
 _IMMERKAER = np.float32([[1, -2, 1], [-2, 4, -2], [1, -2, 1]])
-#: bins of the luma histogram that tells scene cuts
-HIST_BINS = 32
+#: bins of the luma histogram and side of the luma thumbnail that tell scene cuts
+HIST_BINS, THUMB_SIDE = 32, 16
 
 
 def laplacian_var(g: np.ndarray) -> float:
@@ -115,10 +115,24 @@ def luma_hist(g: np.ndarray, k: float) -> np.ndarray:
     return (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
 
 
+def luma_thumb(g: np.ndarray, k: float) -> np.ndarray | None:
+    """The plane's THUMB_SIDE x THUMB_SIDE thumbnail (area-averaged), less its mean, of unit norm
+    (for cuts: a correlation, blind to brightness, contrast and blur); None for a flat plane (a
+    thumbnail spread under one 8-bit level: a fade's black frames, which have no layout)."""
+    t = cv2.resize(g if g.dtype == np.float32 else g.astype(np.float32), (THUMB_SIDE, THUMB_SIDE),
+                   interpolation=cv2.INTER_AREA).ravel()
+    t -= t.mean()
+    norm = float(np.linalg.norm(t))
+    if norm * k < THUMB_SIDE:  # rms spread under 1 level on the 8-bit scale
+        return None
+    return t / np.float32(norm)
+
+
 def stream_measures(gray: np.ndarray, data_range: float | None = None) -> tuple[float, float, np.ndarray]:
     """What the streaming rule keeps of a frame, at the analysis scale on the 8-bit scale:
     ``blur_score``, the frame's noise share of it (20 sigma^2, :func:`noise_sigma`) and its luma
-    histogram (:func:`luma_hist`, for cuts)."""
+    histogram (:func:`luma_hist`, for cuts: not the thumbnail, which a camera's motion changes
+    between the scored frames of ``every=K``, K frames apart, and with no frames ahead to compare)."""
     g, r = _analysis_plane(gray, data_range)
     k = 255.0 / r
     sigma = noise_sigma(g, k)
@@ -259,7 +273,7 @@ class LaplacianSelector:
 
     def _new_shot(self, hist: np.ndarray) -> None:
         """Start a new shot at this frame if it is a cut from the scored frame before (the
-        whole-file rule's test, select/context.py, on the changes seen so far)."""
+        whole-file rule's test, select/context.py, on the histogram changes seen so far)."""
         from vdeblur.select.context import CUT, CUT_FACTOR, hist_change
 
         if self._hist is not None:
