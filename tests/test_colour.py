@@ -295,3 +295,25 @@ def test_bands_of_rows_give_the_whole_frame_result(monkeypatch, pix_fmt, size):
     lay = layout_of(pix_fmt)
     for a, b in zip(colour._planes(enc_whole, lay), colour._planes(enc_bands, lay)):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("pix_fmt, full", [("yuv420p", False), ("yuv422p", True), ("yuv444p10le", False)])
+def test_scaled_rgb_is_the_area_averaged_frame(pix_fmt, full):
+    """frame_to_rgb_scaled (planes scaled, then converted: the fsm pre-pass's analysis copy) is the
+    full conversion area-averaged to the same size, but for rounding and chroma siting."""
+    import cv2
+
+    from vdeblur.io.colour import frame_to_rgb_scaled
+
+    lay = layout_of(pix_fmt)
+    sub = {(2, 2): "420", (2, 1): "422", (1, 1): "444"}[(lay.sx, lay.sy)]
+    y, cb, cr = yuv_planes(0, 96, 64, lay.bits, sub, full)
+    mid = 1 << (lay.bits - 1)  # chroma a third as strong: colours inside the RGB cube (clipping is
+    cb, cr = ((mid + (c.astype(np.int64) - mid) // 3).astype(c.dtype) for c in (cb, cr))  # not linear)
+    vf = make_frame([y, cb, cr], pix_fmt)
+    spec = spec_for(BT709, 2 if full else 1, 96, 64, pix_fmt)
+    ref = cv2.resize(frame_to_rgb(vf, spec), (48, 32), interpolation=cv2.INTER_AREA).astype(np.float64)
+    got = frame_to_rgb_scaled(vf, 48, 32, spec)
+    assert got.shape == (32, 48, 3) and got.dtype == np.uint8
+    assert np.abs(got - ref).mean() < 2.5  # this texture's chroma changes every few samples; 0.4 on video
+    assert np.abs(got - ref).mean() < 0.2 * np.abs(ref - ref.mean((0, 1))).mean()  # not a flat stand-in

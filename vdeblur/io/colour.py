@@ -277,14 +277,34 @@ def _bands(h: int, w: int) -> list[tuple[int, int]]:
     return [(r, min(h, r + rows)) for r in range(0, h, rows)]
 
 
+def frame_to_rgb_scaled(vf: Any, width: int, height: int, spec: ColourSpec | None = None) -> np.ndarray:
+    """A decoded frame as 8-bit RGB at ``width`` x ``height`` (smaller than the frame), area-averaged:
+    the Y, Cb and Cr planes are scaled first and converted after (the conversion is affine, so this
+    is the area-averaged RGB frame but for rounding and chroma siting), at a fraction of
+    :func:`frame_to_rgb`'s cost for a small analysis copy (the fsm selector's pre-pass)."""
+    layout = layout_of(vf.format.name)
+    if layout is None:
+        return cv2.resize(frame_to_rgb(vf, spec), (width, height), interpolation=cv2.INTER_AREA)
+    spec = spec or spec_for_frame(vf)
+    y, cb, cr = _planes(vf, layout)
+    f = np.float32
+    ycc = cv2.merge([cv2.resize(y.astype(f), (width, height), interpolation=cv2.INTER_AREA),
+                     cv2.resize(cb.astype(f), (width, height), interpolation=cv2.INTER_AREA),
+                     cv2.resize(cr.astype(f), (width, height), interpolation=cv2.INTER_AREA)])
+    return _ycc_to_rgb(ycc, layout, spec, False)
+
+
 def _rgb_band(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, skip: int, layout: Layout, spec: ColourSpec,
               high_depth: bool) -> np.ndarray:
     """RGB of luma rows ``y``; ``cb``, ``cr`` hold their chroma rows, ``skip`` upsampled rows early."""
-    peak = 65535 if high_depth else 255
     h, w = y.shape
     c = upsample(cv2.merge([cb, cr]), layout.sx, layout.sy, w, skip + h)[skip:]
-    ycc = cv2.merge([y.astype(np.float32), np.ascontiguousarray(c)])
-    # digital Y, Cb, Cr -> RGB on 0..peak, one affine map per pixel
+    return _ycc_to_rgb(cv2.merge([y.astype(np.float32), np.ascontiguousarray(c)]), layout, spec, high_depth)
+
+
+def _ycc_to_rgb(ycc: np.ndarray, layout: Layout, spec: ColourSpec, high_depth: bool) -> np.ndarray:
+    """Digital Y, Cb, Cr (float32 H x W x 3, one size) -> RGB on 0..peak, one affine map per pixel."""
+    peak = 65535 if high_depth else 255
     yo, ys, co, cs = _scales(layout.bits, spec.full)
     m = np.zeros((3, 4), np.float64)
     m[:, 0] = peak / ys

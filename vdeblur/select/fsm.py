@@ -64,6 +64,21 @@ class FSMSelector:
         with torch.inference_mode():
             return float(self.net(x).item())
 
+    def logit_frame(self, frame: Any) -> float:
+        """:meth:`logit` of a decoded ``io.reader.Frame``: a frame larger than the analysis scale
+        is converted to RGB at that scale (``io.colour.frame_to_rgb_scaled``: its planes scaled,
+        then converted), not at full size and scaled after (a 720p frame's full conversion cost
+        as much as the network)."""
+        vf = getattr(frame, "av_frame", None)
+        if vf is not None and frame.array is None and not frame.high_depth:
+            h, w = vf.height, vf.width
+            s = self.analysis_side / min(h, w)
+            if s < 1:
+                from vdeblur.io.colour import frame_to_rgb_scaled
+
+                return self.logit(frame_to_rgb_scaled(vf, max(17, round(w * s)), max(17, round(h * s)), frame.colour))
+        return self.logit(frame.rgb())
+
     def push(self, index: int, rgb: np.ndarray | None) -> list[Decision]:
         pos = index % self.every
         if pos == 0:
@@ -155,7 +170,7 @@ def fsm_columns(path: str, selector: FSMSelector, *, frame_hook=None, high_depth
     logits = array("d")
 
     def score(item: Any) -> None:
-        logits.append(selector.logit(item.rgb()))
+        logits.append(selector.logit_frame(item))
         if frame_hook is not None:
             frame_hook(item)
 
