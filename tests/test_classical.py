@@ -4,6 +4,7 @@ Richardson-Lucy deconvolution (non-blind and blind), unsharp masking, and their 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -325,8 +326,9 @@ def test_create_bad_options(name: str, cfg: dict, needle: str) -> None:
         create(name, **cfg)
 
 
-def _richardson_lucy_first_form(image: torch.Tensor, psf: torch.Tensor, iterations: int) -> torch.Tensor:
-    """The first implementation's loop (a new tensor per step), kept as the reference."""
+def _rl_setup(image: torch.Tensor, psf: torch.Tensor) -> tuple:
+    """What both reference loops start from, as richardson_lucy pads: (g, its size, the OTF, the
+    crop back to the image)."""
     from vdeblur.methods.classical import deconv as d
 
     x = image.float()
@@ -335,12 +337,24 @@ def _richardson_lucy_first_form(image: torch.Tensor, psf: torch.Tensor, iteratio
     xp, mean, top, left = d._pad_for_fft(x, *k.shape[-2:])
     g = (xp + mean).clamp_min(d._EPS)
     s = g.shape[-2:]
-    otf = d._otf(k, *s)
+    return g, s, d._otf(k, *s), (..., slice(top, top + h), slice(left, left + w))
+
+
+def _rl_update(y: torch.Tensor, g: torch.Tensor, s: Any, otf: torch.Tensor) -> torch.Tensor:
+    """One plain update, a new tensor per step: max(y * h^T (g / (h * y)), 0)."""
+    from vdeblur.methods.classical.deconv import _EPS
+
+    est = torch.fft.irfft2(torch.fft.rfft2(y) * otf, s=s).clamp_min(_EPS)
+    return (y * torch.fft.irfft2(torch.fft.rfft2(g / est) * otf.conj(), s=s)).clamp_min(0)
+
+
+def _richardson_lucy_first_form(image: torch.Tensor, psf: torch.Tensor, iterations: int) -> torch.Tensor:
+    """The first implementation's loop (a new tensor per step), kept as the reference."""
+    g, s, otf, crop = _rl_setup(image, psf)
     f = g
     for _ in range(iterations):
-        est = torch.fft.irfft2(torch.fft.rfft2(f) * otf, s=s).clamp_min(d._EPS)
-        f = (f * torch.fft.irfft2(torch.fft.rfft2(g / est) * otf.conj(), s=s)).clamp_min(0)
-    return f[..., top : top + h, left : left + w]
+        f = _rl_update(f, g, s, otf)
+    return f[crop]
 
 
 @pytest.mark.parametrize("psf", [motion_psf(9, 30), gaussian_psf(1.5), torch.ones(1, 1), motion_psf(1, 0)])
@@ -356,15 +370,7 @@ def test_richardson_lucy_equals_its_first_form(psf: torch.Tensor, iterations: in
 
 def _richardson_lucy_accelerated_reference(image: torch.Tensor, psf: torch.Tensor, iterations: int) -> torch.Tensor:
     """Biggs & Andrews' loop written plainly (new tensors, as MATLAB's deconvlucy), the reference."""
-    from vdeblur.methods.classical import deconv as d
-
-    x = image.float()
-    k = d._check_psf(psf, x, "ref")
-    h, w = x.shape[-2:]
-    xp, mean, top, left = d._pad_for_fft(x, *k.shape[-2:])
-    g = (xp + mean).clamp_min(d._EPS)
-    s = g.shape[-2:]
-    otf = d._otf(k, *s)
+    g, s, otf, crop = _rl_setup(image, psf)
     f, f_prev, changes = g, g, []
     for i in range(iterations):
         a = 0.0
@@ -372,10 +378,9 @@ def _richardson_lucy_accelerated_reference(image: torch.Tensor, psf: torch.Tenso
             a = (changes[-1] * changes[-2]).sum((-2, -1), keepdim=True)
             a = (a / ((changes[-2] ** 2).sum((-2, -1), keepdim=True) + 1e-20)).clamp(0, 1)
         y = (f + a * (f - f_prev)).clamp_min(0)
-        est = torch.fft.irfft2(torch.fft.rfft2(y) * otf, s=s).clamp_min(d._EPS)
-        f_prev, f = f, (y * torch.fft.irfft2(torch.fft.rfft2(g / est) * otf.conj(), s=s)).clamp_min(0)
+        f_prev, f = f, _rl_update(y, g, s, otf)
         changes.append(f - y)
-    return f[..., top : top + h, left : left + w]
+    return f[crop]
 
 
 @pytest.mark.parametrize("psf", [motion_psf(9, 30), gaussian_psf(1.5)])
