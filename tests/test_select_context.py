@@ -78,6 +78,34 @@ def test_cuts_from_histograms():
     assert find_cuts([h / h.sum() for h in drift]) == []
 
 
+def test_cuts_between_shots_of_alike_tones():
+    """A cut to a shot with the same histogram (here the same picture upside down) is told by the
+    thumbnails' layout; blur and a small camera shake are not cuts, and flat frames (a fade's
+    black) are left to the histogram."""
+    import cv2
+    import skimage.data
+
+    from vdeblur.select.context import frame_features, hist_change
+
+    img = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    rng = np.random.default_rng(1)
+
+    def view(pic, i):  # a shaking camera, every third frame blurred
+        m = np.float32([[1, 0, -8 + rng.uniform(-3, 3)], [0, 1, -8 + rng.uniform(-3, 3)]])
+        v = cv2.warpAffine(pic, m, (480, 360))
+        return cv2.blur(v, (9, 1)) if i % 3 == 2 else v
+
+    frames = [view(img, i) for i in range(12)] + [view(img[::-1, ::-1].copy(), i) for i in range(12)]
+    feats = [frame_features(f) for f in frames]
+    hists = [f.hist for f in feats]
+    assert hist_change(hists[11], hists[12]) < 0.3  # the histogram alone sees no cut
+    assert find_cuts(hists) == []
+    assert find_cuts([f.signature for f in feats]) == [12]
+    black = [frame_features(np.full((360, 480), 16, np.uint8)) for _ in range(6)]
+    assert all(f.thumb is None for f in black)
+    assert find_cuts([f.signature for f in black]) == []
+
+
 def test_relative_rule_per_shot():
     """A detailed shot and a soft one: each judged against its own sharp frames, whatever their
     absolute scores; a blurred run at the very start is found (sharp frames come later)."""

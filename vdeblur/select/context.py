@@ -32,9 +32,10 @@ window across a scene cut compares a flat shot with a detailed one. With the who
   ``RADIUS`` in the same shot, each weighted by exp(-distance / ``TAU``), so the content nearest
   in time counts most); its relative score is the geometric mean over the two scales of the
   least ratio, and it is blurred under ``RATIO``, unless the shot is flat (its Laplacian level,
-  noise floor off, is at most ``FLAT_SHOT``: nothing to deblur). So a soft, low-contrast or noisy shot is
-  judged against its own sharp frames, not against a detailed one, a clip that opens blurred
-  against the sharp frames that come later, and mild blur by the direction it took away.
+  noise floor off, is at most ``FLAT_SHOT``: nothing to deblur). So a soft, low-contrast or
+  noisy shot is judged against its own sharp frames, not against a detailed one, a clip that
+  opens blurred against the sharp frames that come later, and mild blur by the direction it
+  took away.
   The defaults were chosen on the hard clips of tests/selector_media.py (scikit-image photos) and
   synth_clip (12 seeds x 30/50/70 % blurred): every clip >= 0.95, synth_clip 1.000 (benchmarks/
   select_accuracy.py measures held-out photographs too). The per-frame noise floor was chosen on
@@ -144,7 +145,8 @@ def hist_change(a: np.ndarray, b: np.ndarray) -> float:
 def content_change(a: tuple, b: tuple) -> float:
     """How far frame b's content is from frame a's, for cuts (module docstring): the larger of the
     histograms' total variation and THUMB_WEIGHT x (1 - the thumbnails' correlation), the latter
-    left out where either frame is flat or has none. ``a``, ``b``: (histogram, thumbnail or None), ``Features.signature``."""
+    left out where either frame is flat or has none. ``a``, ``b``: (histogram, thumbnail or
+    None), as ``Features.signature``."""
     d = hist_change(a[0], b[0])
     if a[1] is not None and b[1] is not None:
         d = max(d, THUMB_WEIGHT * (1.0 - float(a[1] @ b[1])))
