@@ -1,6 +1,6 @@
 """r2d4 (or any method) on real footage with R2-D4's noise added: opencv-doc's street scene.
 
-    python benchmarks/real_noise.py VTEST.avi [--method r2d4] [--frames 24] [--skip 100]
+    python benchmarks/real_noise.py VTEST.avi [--method r2d4] [-p variant=tiny] [--frames 24] [--skip 100]
 
 VTEST.avi: ``examples/data/vtest.avi`` of Debian's opencv-doc (``apt-get download opencv-doc``,
 ``dpkg -x``). Frames SKIP.. SKIP+FRAMES are written losslessly (H.264 qp 0, 4:4:4) as the clean
@@ -40,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("video")
     ap.add_argument("--method", default="r2d4")
+    ap.add_argument("-p", "--param", action="append", default=[], help="KEY=VALUE, passed to vdeblur run")
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--skip", type=int, default=100)
     a = ap.parse_args()
@@ -59,9 +60,11 @@ def main() -> None:
             write(noisy, [poisson_gaussian(x, alpha, sigma, rng) for x in frames])
             out = subprocess.run([sys.executable, "-m", "vdeblur", "run", noisy, "-o", os.path.join(d, "o.mkv"),
                                   "--force", "--method", a.method, "--select", "none", "--reference", clean,
-                                  "--json"], capture_output=True, text=True, check=True).stdout
+                                  "--json", *[x for kv in a.param for x in ("-p", kv)]],
+                                 capture_output=True, text=True, check=True).stdout
             summary = json.loads(out.strip().splitlines()[-1])["summary"]
-            print(f"{level:9s} input {summary['psnr_input']:.2f} dB -> {a.method} {summary['psnr']:.2f} dB "
+            name = " ".join([a.method, *a.param])
+            print(f"{level:9s} input {summary['psnr_input']:.2f} dB -> {name} {summary['psnr']:.2f} dB "
                   f"({summary['psnr'] - summary['psnr_input']:+.2f})", flush=True)
 
 

@@ -125,3 +125,38 @@ def test_fsm_labels_the_whole_file_shot_by_shot(cli, tmp_path):
     assert len(seen) == 10
     r = cli("run", clip, "-o", tmp_path / "o.mp4", "--method", "unsharp", "--select", "fsm", "--select-weights", path)
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("every, n", [(1, 40), (5, 37), (15, 50)])
+def test_stream_selector_decisions_in_order_once_and_grouped(every, n):
+    from vdeblur.select.fsm import FSMStreamSelector
+
+    sel = FSMStreamSelector(FSMSelector(small_fsm()), every=every, total=n)
+    decisions = run(sel, n)
+    assert [d.index for d in decisions] == list(range(n))
+    for g in range(0, n, every):
+        group = decisions[g : g + every]
+        assert len({d.blurred for d in group}) == 1
+        assert sum(d.score is not None for d in group) == 1
+        assert all(0 <= d.score <= 1 for d in group if d.score is not None)
+    assert len(sel._logits) <= sel.history + sel.radius + 2 * every  # the window's, not the stream's
+
+
+def test_streaming_fsm_is_judged_against_its_window(tmp_path):
+    """A pipe's --select fsm (no --threshold) judges each frame against the frames around it in its
+    shot, with the Laplacian detail beside it: on a hard clip (mild blur, 2-4 px) it finds the
+    blurred frames the classifier's absolute verdict calls sharp."""
+    from selector_media import make_clip, write_clip
+    from vdeblur.cli.classify import classify_video
+
+    clip = make_clip("mild", n=48, size=(320, 240), seed=4)
+    path = str(tmp_path / "mild.mp4")
+    write_clip(path, clip)
+
+    def accuracy(threshold):
+        got = []
+        classify_video(path, "fsm", threshold=threshold, context=False, on_decision=lambda d, t: got.append(d.blurred))
+        return float(np.mean(np.array(got) == np.array(clip.blurred)))
+
+    window, absolute = accuracy(None), accuracy(0.5)
+    assert window >= 0.9 and window > absolute + 0.1, (window, absolute)

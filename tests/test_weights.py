@@ -130,7 +130,7 @@ def test_shipped_weights_verify_and_run():
         assert s.file and s.size < 20_000_000 and s.license and s.data and s.recipe and s.good_for
         if s.method == "fsm":
             sel = make_selector("fsm")
-            assert sel.probability(np.zeros((32, 48, 3), np.uint8)) >= 0
+            assert sel.fsm.probability(np.zeros((32, 48, 3), np.uint8)) >= 0  # the stream rule's classifier
             continue
         m = create(s.method, variant=s.variant)
         x = torch.rand(1, m.past + m.future + 1, 3, 32, 32)

@@ -30,8 +30,9 @@ def make_selector(
 ) -> Selector:
     """The selector called ``name`` ("laplacian", "fsm" or "none").
 
-    ``fsm``: DeblurNet's trained Frame Selection Module (select/fsm.py); ``threshold`` is then a
-    probability (default 0.5), ``weights`` a safetensors file (default: weights.toml's entry).
+    ``fsm``: DeblurNet's trained Frame Selection Module (select/fsm.py), judged against a window
+    of the stream as the Laplacian rule is (``FSMStreamSelector``); with ``threshold`` (a
+    probability) frame by frame instead; ``weights`` a safetensors file (default: weights.toml's).
 
     ``threshold``: absolute blur_score below which a frame is blurred (default: adaptive).
     ``every``: classify only the middle frame of each group of ``every`` frames (Table 9 uses 15).
@@ -49,9 +50,10 @@ def make_selector(
     if key == "none":
         return NoSelector()
     if key == "fsm":
-        from vdeblur.select.fsm import load_fsm
+        from vdeblur.select.fsm import FSMStreamSelector, load_fsm
 
-        return load_fsm(weights, device, int(every), threshold, variant or "small")
+        fsm = load_fsm(weights, device, int(every), threshold, variant or "small")
+        return fsm if threshold is not None else FSMStreamSelector(fsm, int(every), total)
     plugins = _plugins()
     if key in plugins:
         return plugins[key](threshold=threshold, every=int(every))

@@ -299,12 +299,16 @@ class LaplacianSelector:
         row = next((x for x in self._scores if x[0] == m), None)
         if row is None:  # the stream ended before this (short, last) group's middle
             return g, None, self._label[2]
-        _, score, clean, shot = row
         if self.threshold is not None:
-            return g, score, score < self.threshold
-        window = [c for i, _, c, sh in self._scores if -self.history <= i - m <= self.radius and sh == shot]
-        level = float(np.percentile(window, self.percentile, method="higher"))
-        return g, score, level > _FLAT and clean < self.ratio * level
+            return g, row[1], row[1] < self.threshold
+        window = [x for x in self._scores if -self.history <= x[0] - m <= self.radius and x[3] == row[3]]
+        return g, row[1], self._blurred(row, window)
+
+    def _blurred(self, row: tuple, window: list[tuple]) -> bool:
+        """The adaptive rule (module docstring) on a scored frame's row (index, score, clean
+        score, shot) and the rows of its window in the same shot (itself included)."""
+        level = float(np.percentile([x[2] for x in window], self.percentile, method="higher"))
+        return level > _FLAT and row[2] < self.ratio * level
 
     def _emit(self, final: bool) -> list[Decision]:
         out: list[Decision] = []
