@@ -58,6 +58,46 @@ def test_repeated_timestamps_segmented_into_mp4(cli, tmp_path):
     assert "repeated the timestamp" in r.stderr
 
 
+@pytest.fixture
+def backwards_clip(tmp_path):
+    """A Matroska clip whose decoded frames' timestamps go back twice (packet timestamps in
+    decoding order, as an AVI's packed B-frames decode: opencv's Megamind.avi, 88 times)."""
+    import numpy as np
+
+    path = tmp_path / "back.mkv"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt, s.time_base = 64, 48, "yuv420p", Fraction(1, 25)
+        for i, p in enumerate(BACK_PTS):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for pk in s.encode(f):
+                pk.pts, pk.dts = p, i
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    with av.open(str(path)) as c:
+        got = [f.pts for f in c.decode(video=0)]
+    assert sum(b < a for a, b in zip(got, got[1:])) == 2
+    return path
+
+
+BACK_PTS = [1, 2, 3, 5, 4, 6, 8, 7, 9]
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_timestamps_going_back_are_encoded_in_order(cli, backwards_clip, tmp_path, ext):
+    """An encoder takes frames in presentation order: a frame whose timestamp is earlier than the
+    one before is moved a tick after it (it had made x264's packets unmuxable: "Invalid argument"
+    on every Matroska output of such a file); every frame kept, in decoding order."""
+    out = tmp_path / f"out.{ext}"
+    r = cli("run", backwards_clip, "-o", out, "--method", "unsharp", "--select", "none")
+    assert r.exit_code == 0, r.output
+    times = read_video(out)["times"]
+    assert len(times) == len(BACK_PTS) and all(b > a for a, b in zip(times, times[1:]))
+    assert "decoding order" in r.stderr
+
+
 FONT = bytes(range(256)) * 40
 
 

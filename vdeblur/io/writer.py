@@ -243,6 +243,7 @@ class VideoWriter:
         # timestamp repeated (valid in Matroska) is moved one tick later, as ffmpeg's muxer does
         self.strict_ts = False
         self.retimed = 0  # frames (or packets) moved
+        self.reordered = 0  # ... of which had gone back in time (not merely repeated)
         self._last_ts: int | None = None
         self._pending: list[Any] = []  # packets that arrived before the first frame opened the file
 
@@ -394,7 +395,7 @@ class VideoWriter:
                                   source_rgb=None if planar_equivalent(src.format.name) else frame.rgb())
         else:
             vf = encode_frame(self.pix_fmt, self.spec, restored=frame.rgb())
-        vf.pts = self._monotonic(frame.pts)
+        vf.pts = self._monotonic(frame.pts, encoding=True)
         vf.time_base = frame.time_base
         vf.pict_type = av.video.frame.PictureType.NONE
         try:
@@ -420,11 +421,18 @@ class VideoWriter:
             raise OutputError(f"copying the restored video into {self.name} failed: {e}") from e
         self.frames_written += 1
 
-    def _monotonic(self, ts: int | None) -> int | None:
-        """``ts``, or one tick after the last when the container needs increasing timestamps."""
+    def _monotonic(self, ts: int | None, encoding: bool = False) -> int | None:
+        """``ts``, or one tick after the last when the container needs increasing timestamps, or
+        (``encoding``) when it goes back: an encoder takes frames in presentation order, and
+        one given a timestamp earlier than the frame before (an AVI's packed B-frames decode
+        so, their timestamps in decoding order) writes packets no muxer accepts."""
         if ts is None:
             return ts
-        if self.strict_ts and self._last_ts is not None and ts <= self._last_ts:
+        # once a timestamp went back, a repeated one is the knock-on of moving it: moved too
+        strict = self.strict_ts or (encoding and self.reordered > 0)
+        if self._last_ts is not None and (ts <= self._last_ts if strict else encoding and ts < self._last_ts):
+            if ts < self._last_ts:
+                self.reordered += 1
             ts = self._last_ts + 1
             self.retimed += 1
         self._last_ts = ts
@@ -434,6 +442,10 @@ class VideoWriter:
         """One line for stderr when timestamps were moved, else None."""
         if not self.retimed:
             return None
+        if self.reordered:
+            return (f"{self.retimed} video frame(s) had a timestamp at or before the frame shown before them "
+                    f"({self.reordered} before it: timestamps in decoding order, as an AVI's packed B-frames "
+                    f"give them): moved 1 tick after it each, so that they play in the order they decode")
         return (f"{self.retimed} video frame(s) repeated the timestamp before them (valid in Matroska, not in "
                 f"{self.container_name}): moved 1 tick later each, as ffmpeg's muxer does; {self.keeps_ts}")
 
