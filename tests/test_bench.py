@@ -81,3 +81,15 @@ def test_bench_noisy_input(cli, synth_root, tmp_path):
     assert rows[True]["psnr_input"] == pytest.approx(np.mean(expected), abs=1e-3)
     assert rows[False]["psnr_input"] != pytest.approx(rows[True]["psnr_input"], abs=0.5)
     assert rows[True]["psnr"] == pytest.approx(rows[True]["psnr_input"])
+
+
+def test_bench_method_variants(cli, synth_root):
+    """--methods NAME:VARIANT benches a variant other than the default, named so in its row."""
+    root, _ = synth_root
+    r = cli("bench", "--dataset", "synth", "--root", root, "--methods", "r2d4:small", "--selectors", "", "--json",
+            "--limit", "3")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["method"] for x in rows] == ["r2d4:small"] and rows[0]["frames"] == 3
+    r = cli("bench", "--dataset", "synth", "--root", root, "--methods", "r2d4:huge", "--limit", "3")
+    assert r.exit_code == 2 and "unknown variant 'huge'" in r.stderr

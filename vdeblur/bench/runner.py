@@ -106,7 +106,9 @@ def bench_selector(dataset: Any, selector: str, *, limit: int | None = None,
 
 def run_bench(dataset: Any, methods: list[str], selectors: list[str], *, on_row: Callable[[dict], None],
               **kw: Any) -> None:
-    for m in methods:
-        on_row(bench_method(dataset, m, **kw))
+    for m in methods:  # NAME, or NAME:VARIANT (a key of the method's variants)
+        name, _, variant = m.partition(":")
+        row = bench_method(dataset, name.strip(), cfg={"variant": variant.strip()} if variant else None, **kw)
+        on_row({**row, "method": m.strip()})
     for s in selectors:
         on_row(bench_selector(dataset, s, limit=kw.get("limit")))  # on the clean blurred frames

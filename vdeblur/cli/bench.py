@@ -66,7 +66,7 @@ def check_split(kind: str, root: str, split: str) -> None:
 def bench(
     dataset: Optional[str] = typer.Option(None, "--dataset", autocompletion=common.complete_dataset, help="gopro, bsd, reds, dvd or synth (default: told from the folder's layout)."),
     root: str = typer.Option(..., "--root", help="The dataset's root folder."),
-    methods: Optional[str] = typer.Option(None, "--methods", autocompletion=common.comma_list(common.complete_method), help="Comma list (default: every method that has what it needs to run; '' for none)."),
+    methods: Optional[str] = typer.Option(None, "--methods", autocompletion=common.comma_list(common.complete_method), help="Comma list of NAME or NAME:VARIANT (e.g. r2d4:tiny; default: every method that has what it needs to run, in its default variant; '' for none)."),
     selectors: str = typer.Option("laplacian", "--selectors", autocompletion=common.comma_list(common.complete_selector), help="Comma list of selectors to score ('' for none)."),
     split: str = typer.Option("test", "--split", help="Split to read."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N frames per method."),
