@@ -121,7 +121,7 @@ def comma_list(complete: Callable[[str], Candidates]) -> Callable[[str], Candida
 SELECT = typer.Option("laplacian", "--select", autocompletion=complete_selector, help="Frame selector: laplacian, fsm (trained classifier), or none to restore every frame.")
 SELECT_WEIGHTS = typer.Option(None, "--select-weights", help="Safetensors weights for --select fsm (default: its weights.toml entry).")
 SELECT_EVERY = typer.Option(1, "--select-every", min=1, help="Classify only the middle frame of each group of K frames.")
-THRESHOLD = typer.Option(None, "--threshold", min=0.0, help="Absolute blur-score threshold (default: adaptive).")
+THRESHOLD = typer.Option(None, "--threshold", min=0.0, help="Absolute threshold instead of the adaptive rule: a blur score (laplacian: blurred below it) or a probability (fsm: blurred above it).")
 JSON = typer.Option(False, "--json", help="JSON lines on stdout; no progress bar.")
 
 
