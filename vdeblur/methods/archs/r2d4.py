@@ -117,6 +117,19 @@ R2D4_VARIANTS: dict[str, dict] = {
         "dec_growth": (16, 8),
         "n_past": 2,
     },
+    # for CPUs (issue 15: at most 2 s a 720p frame on 2 cores): "small" is 214 GMAC a frame, over
+    # what two cores compute in 2 s; this one narrows the extractors' full-scale stage as well
+    "tiny": {
+        "feat_channels": (8, 8),
+        "feat_growth": (4, 8),
+        "align_channels": 32,
+        "fuse_channels": 32,
+        "fuse_growth": 8,
+        "fuse_blocks": (1, 1),
+        "dec_channels": (32, 16),
+        "dec_growth": (4, 4),
+        "n_past": 2,
+    },
 }
 
 
