@@ -24,15 +24,19 @@ def run(sel, n, h=40, w=48):
     return out + sel.flush()
 
 
-@pytest.mark.parametrize("every, n", [(1, 7), (5, 12), (4, 10), (15, 7)])
-def test_decisions_in_order_once_and_grouped(every, n):
-    decisions = run(FSMSelector(small_fsm(), every=every), n)
+def check_groups(decisions, n, every):
+    """Every frame decided once, in order; each group of ``every`` one label, one probability."""
     assert [d.index for d in decisions] == list(range(n))
     for g in range(0, n, every):
         group = decisions[g : g + every]
         assert len({d.blurred for d in group}) == 1
         assert sum(d.score is not None for d in group) == 1
         assert all(0 <= d.score <= 1 for d in group if d.score is not None)
+
+
+@pytest.mark.parametrize("every, n", [(1, 7), (5, 12), (4, 10), (15, 7)])
+def test_decisions_in_order_once_and_grouped(every, n):
+    check_groups(run(FSMSelector(small_fsm(), every=every), n), n, every)
 
 
 def test_threshold_is_a_probability():
@@ -132,13 +136,7 @@ def test_stream_selector_decisions_in_order_once_and_grouped(every, n):
     from vdeblur.select.fsm import FSMStreamSelector
 
     sel = FSMStreamSelector(FSMSelector(small_fsm()), every=every, total=n)
-    decisions = run(sel, n)
-    assert [d.index for d in decisions] == list(range(n))
-    for g in range(0, n, every):
-        group = decisions[g : g + every]
-        assert len({d.blurred for d in group}) == 1
-        assert sum(d.score is not None for d in group) == 1
-        assert all(0 <= d.score <= 1 for d in group if d.score is not None)
+    check_groups(run(sel, n), n, every)
     assert len(sel._logits) <= sel.history + sel.radius + 2 * every  # the window's, not the stream's
 
 
