@@ -430,10 +430,11 @@ class VideoWriter:
             return ts
         # once a timestamp went back, a repeated one is the knock-on of moving it: moved too
         strict = self.strict_ts or (encoding and self.reordered > 0)
-        if self._last_ts is not None and (ts <= self._last_ts if strict else encoding and ts < self._last_ts):
-            if ts < self._last_ts:
+        last = self._last_ts
+        if last is not None and (ts < last and (strict or encoding) or ts == last and strict):
+            if ts < last:
                 self.reordered += 1
-            ts = self._last_ts + 1
+            ts = last + 1
             self.retimed += 1
         self._last_ts = ts
         return ts

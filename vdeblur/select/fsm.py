@@ -58,10 +58,9 @@ class FSMSelector:
         """The classifier's log-odds of "blurred" for one RGB frame (at the analysis scale)."""
         peak = 65535.0 if rgb.dtype == np.uint16 else 255.0
         x = torch.from_numpy(rgb.astype(np.float32) / peak).permute(2, 0, 1)[None].to(self.device)
-        h, w = x.shape[-2:]
-        s = self.analysis_side / min(h, w)
-        if s < 1:
-            x = F.interpolate(x, size=(max(17, round(h * s)), max(17, round(w * s))), mode="area")
+        size = self._analysis_size(*x.shape[-2:])
+        if size is not None:
+            x = F.interpolate(x, size=size, mode="area")
         with torch.inference_mode():
             return float(self.net(x).item())
 
@@ -72,13 +71,18 @@ class FSMSelector:
         as much as the network)."""
         vf = getattr(frame, "av_frame", None)
         if vf is not None and frame.array is None and not frame.high_depth:
-            h, w = vf.height, vf.width
-            s = self.analysis_side / min(h, w)
-            if s < 1:
+            size = self._analysis_size(vf.height, vf.width)
+            if size is not None:
                 from vdeblur.io.colour import frame_to_rgb_scaled
 
-                return self.logit(frame_to_rgb_scaled(vf, max(17, round(w * s)), max(17, round(h * s)), frame.colour))
+                return self.logit(frame_to_rgb_scaled(vf, size[1], size[0], frame.colour))
         return self.logit(frame.rgb())
+
+    def _analysis_size(self, h: int, w: int) -> tuple[int, int] | None:
+        """(height, width) at the analysis scale (shorter side ``analysis_side``, at least 17 px),
+        or None for a frame no larger."""
+        s = self.analysis_side / min(h, w)
+        return (max(17, round(h * s)), max(17, round(w * s))) if s < 1 else None
 
     def push(self, index: int, rgb: np.ndarray | None) -> list[Decision]:
         pos = index % self.every
@@ -152,13 +156,12 @@ class FSMStreamSelector(LaplacianSelector):
         return out
 
     def _blurred(self, row: tuple, window: list[tuple]) -> bool:
-        level = float(np.percentile([x[2] for x in window], self.percentile, method="higher"))
+        level = self._level(window)
         if level <= _FLAT:
             return False
         ref = float(np.percentile([self._logits[x[0]] for x in window], STREAM_PERCENTILE))
         rel = max(row[2], 1e-3) / max(level, 1e-3)
         return self._logits[row[0]] - ref - STREAM_LAP_WEIGHT * math.log(rel / self.ratio) > STREAM_MARGIN
-
 
 
 def load_fsm(weights: str | None, device: Any, every: int, threshold: float | None,

@@ -304,10 +304,14 @@ class LaplacianSelector:
         window = [x for x in self._scores if -self.history <= x[0] - m <= self.radius and x[3] == row[3]]
         return g, row[1], self._blurred(row, window)
 
+    def _level(self, window: list[tuple]) -> float:
+        """The local sharp level: the ``percentile`` of the window's clean scores (next-higher rank)."""
+        return float(np.percentile([x[2] for x in window], self.percentile, method="higher"))
+
     def _blurred(self, row: tuple, window: list[tuple]) -> bool:
         """The adaptive rule (module docstring) on a scored frame's row (index, score, clean
         score, shot) and the rows of its window in the same shot (itself included)."""
-        level = float(np.percentile([x[2] for x in window], self.percentile, method="higher"))
+        level = self._level(window)
         return level > _FLAT and row[2] < self.ratio * level
 
     def _emit(self, final: bool) -> list[Decision]:
