@@ -38,7 +38,9 @@ def decode_columns(path: str, fsm) -> dict[str, np.ndarray]:
     from vdeblur.io.reader import Frame, VideoReader
     from vdeblur.select.context import content_change, frame_features
 
-    cols: dict[str, list] = {"score": [], "noise": [], "dirs": [], "change": [], "logit": []}
+    from vdeblur.select.context import frame_type
+
+    cols: dict[str, list] = {"score": [], "noise": [], "dirs": [], "change": [], "logit": [], "ptype": []}
     prev = None
     with VideoReader(path, copy_streams=False) as reader:
         for item in reader.items():
@@ -51,6 +53,7 @@ def decode_columns(path: str, fsm) -> dict[str, np.ndarray]:
             cols["change"].append(0.0 if prev is None else content_change(prev, f.signature))
             prev = f.signature
             cols["logit"].append(fsm.logit(item.rgb()) if fsm is not None else 0.0)
+            cols["ptype"].append(frame_type(item))
     return {k: np.asarray(v, np.float64) for k, v in cols.items()}
 
 

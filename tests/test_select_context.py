@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from selector_media import CLIPS, HardClip, make_clip, write_clip
-from vdeblur.select.context import _GAINS, Features, find_cuts, label_scores
+from vdeblur.select.context import _GAINS, RATIO, RATIO_HI, Features, find_cuts, label_scores, shot_ratio
 
 SIZE, N = (320, 240), 48
 
@@ -123,10 +123,26 @@ def test_relative_rule_per_shot():
     assert not any(label_scores(_features([0.5, 0.1] * 10)).blurred)
 
 
+def test_steady_shot_raises_its_line():
+    """Mild blur in a steady shot (a quarter of the detail gone, the sharp frames within a few per
+    cent of each other) is found: the shot's line rises above RATIO. Where the sharp frames'
+    detail varies as much as that (content moving), the line stays at RATIO."""
+    rng = np.random.default_rng(0)
+    truth = [False] * 5 + [True] * 3 + [False] * 10 + [True] * 4 + [False] * 8
+    scores = [100.0 * (0.72 if t else rng.uniform(0.97, 1.03)) for t in truth]
+    lab = label_scores(_features(scores))
+    assert lab.blurred == truth
+    assert RATIO < lab.shots[0].ratio <= RATIO_HI
+    varied = [100.0 * (0.15 if t else rng.uniform(0.55, 1.0)) for t in truth]
+    assert label_scores(_features(varied)).shots[0].ratio == pytest.approx(RATIO, abs=0.01)
+    assert shot_ratio([1.0, 1.0]) == RATIO  # too few frames to tell a spread
+
+
 def test_noise_floor_is_taken_off():
     """Noise adds the same variance to every frame: without taking it off, blurred frames of a
-    noisy shot keep most of their score."""
-    sigma = 20.0
+    noisy shot keep most of their score (over 0.8 of the sharp frames' here, above any shot's
+    line)."""
+    sigma = 30.0
     floor = np.array((6.0,) * 4 + (1.5,) * 4) * sigma * sigma
     truth = [False, False, True, True, False] * 6
     dirs = [floor + (5.0 if t else 400.0) for t in truth]
@@ -211,7 +227,7 @@ def test_classify_json_reports_shots(cli, tmp_path):
     assert [(s["first"], s["last"]) for s in shots] == [(0, 11), (12, 23)]
     for s in shots:
         assert len(s["thresholds"]) == 4 and all(t > 0 for t in s["thresholds"])
-        assert s["sharp_level"] > 0 and s["noise_sigma"] >= 0
+        assert s["sharp_level"] > 0 and s["noise_sigma"] >= 0 and 0 < s["ratio"] < 1
     assert summary["blurred"] == 0
     assert [x["frame"] for x in lines[:-1]] == list(range(24))
 

@@ -53,8 +53,8 @@ def classify_video(path: str, select: str = "laplacian", every: int = 1, thresho
             "blurred": sum(lab.blurred),
             "blurred_fraction": (sum(lab.blurred) / n) if n else 0.0,
             "runs": [list(r) for r in blurred_runs(lab.blurred)],
-            "shots": [{"first": s.first, "last": s.last, "sharp_level": s.level, "thresholds": s.thresholds,
-                       "noise_sigma": s.noise_floor} for s in lab.shots],
+            "shots": [{"first": s.first, "last": s.last, "sharp_level": s.level, "ratio": s.ratio,
+                       "thresholds": s.thresholds, "noise_sigma": s.noise_floor} for s in lab.shots],
             "lost": lab.lost,
             "damaged": lab.damaged,
         }
@@ -101,8 +101,9 @@ def classify(
     """Per-frame blur score and label, then a summary (blurred fraction, runs of blurred frames).
 
     With --select laplacian the file is scored first and labelled with the whole video in view,
-    shot by shot; --json's summary lists the shots (first/last frame, sharp level, per-direction
-    thresholds, noise level) and --report draws the cuts.
+    shot by shot; --json's summary lists the shots (first/last frame, sharp level, the shot's ratio
+    of detail under which a frame is blurred, per-direction thresholds, noise level) and --report
+    draws the cuts.
 
     The labels saved with --json (one JSON line per frame: `classify IN --json > labels.jsonl`) or
     --csv are what `run --labels FILE` reuses: the video is scored once, and the labels can be

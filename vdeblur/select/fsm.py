@@ -12,7 +12,7 @@ first (the fsm's logit on the RGB frame, and the Laplacian pre-pass's features o
 view (:func:`label_fsm`). A classifier's absolute verdict depends on the content (a soft, flat or
 noisy shot looks "blurred" to it); within a shot the content is the same, so a frame is judged
 against the shot's frames near it: blurred when its logit, less ``LAP_WEIGHT`` x the log of the
-Laplacian rule's relative detail over its ratio (so a frame that lost detail counts more
+Laplacian rule's relative detail over its shot's line (so a frame that lost detail counts more
 blurred), is ``MARGIN`` above their level (``LOW_PERCENTILE`` of the logits within
 ``context.RADIUS``) and its own logit is above ``FLOOR``, or when the logit alone is above
 ``SURE`` (a shot blurred throughout). A flat shot is left sharp, as by the Laplacian rule. The
@@ -181,12 +181,15 @@ def load_fsm(weights: str | None, device: Any, every: int, threshold: float | No
 #: use, synth_clip; fewest clips under 95 %, then accuracy): fsm-small of weights.toml, margin
 #: 0.4, LAP_WEIGHT 5 and the logits' median gave clips under 95 % 13 and 13, accuracy 0.988 and
 #: 0.978, synth_clip 0.999 (the rule before, margin 0.25, LAP_WEIGHT 2, the 25th percentile, with
-#: the Laplacian rule before: 16 and 16, 0.986 and 0.975, synth_clip 0.994). On a file the
-#: Laplacian rule's relative detail weighs most; the fsm's logit moves the frames near the line.
-#: FLOOR and SURE are off: neither helped.
+#: the Laplacian rule before: 16 and 16, 0.986 and 0.975, synth_clip 0.994). With each shot's own
+#: line (context.shot_ratio) the same settings give 12 and 13, synth_clip 0.999, and no false
+#: positive on the all-sharp clips (margin 0.25 with LAP_WEIGHT 5 or 8 gave 10-11 and 13-14 clips
+#: under 95 %, but a synth_clip clip at 0.94). On a file the Laplacian rule's relative detail
+#: weighs most; the fsm's logit moves the frames near the line. FLOOR and SURE are off: neither
+#: helped.
 MARGIN, FLOOR, SURE, LOW_PERCENTILE = 0.4, -math.inf, math.inf, 50.0
-#: weight of the Laplacian pre-pass's relative detail, log(relative / context.RATIO), taken off the
-#: fsm's logit difference (0: the fsm alone)
+#: weight of the Laplacian pre-pass's relative detail, log(relative / the shot's line), taken off
+#: the fsm's logit difference (0: the fsm alone)
 LAP_WEIGHT = 5.0
 
 
@@ -197,7 +200,7 @@ def label_fsm(logits: np.ndarray, context: Any, *, margin: float = MARGIN, floor
     ``context.Labels`` (its shots; module docstring for the rule). ``threshold`` (a probability):
     the absolute rule instead, ``logit > log(t / (1 - t))`` frame by frame. Returns a
     ``context.Labels`` whose scores are the fsm's probabilities."""
-    from vdeblur.select.context import FLAT_SHOT, RADIUS, RATIO, Labels
+    from vdeblur.select.context import FLAT_SHOT, RADIUS, Labels
 
     z = np.asarray(logits, np.float64)
     n = len(z)
@@ -207,11 +210,12 @@ def label_fsm(logits: np.ndarray, context: Any, *, margin: float = MARGIN, floor
         t = min(max(float(threshold), 1e-6), 1 - 1e-6)
         blurred = z > np.log(t / (1 - t))
     else:
-        rel = np.log(np.maximum(np.asarray(context.relative, np.float64), 1e-3) / RATIO)
+        rel = np.log(np.maximum(np.asarray(context.relative, np.float64), 1e-3))
         for s in context.shots:
             if s.level <= FLAT_SHOT:  # a flat shot: nothing to deblur (as the Laplacian rule)
                 continue
             a, b = s.first, s.last + 1
+            rel[a:b] -= math.log(s.ratio)
             for i in range(a, b):
                 near = z[max(a, i - radius):min(b, i + radius + 1)]
                 ref = float(np.percentile(near, percentile))
