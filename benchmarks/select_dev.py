@@ -112,7 +112,8 @@ def labels(row: dict, selector: str, lap_kw: dict, fsm_kw: dict) -> np.ndarray:
     from vdeblur.select.context import label_columns
     from vdeblur.select.fsm import label_fsm
 
-    ctx = label_columns(row["score"], row["noise"], row["dirs"].reshape(-1, 8), row["change"], **lap_kw)
+    ctx = label_columns(row["score"], row["noise"], row["dirs"].reshape(-1, 8), row["change"],
+                        types=row.get("ptype"), **lap_kw)
     if selector == "laplacian":
         return np.array(ctx.blurred)
     return np.array(label_fsm(row["logit"], ctx, **fsm_kw).blurred)

@@ -138,6 +138,19 @@ def test_steady_shot_raises_its_line():
     assert shot_ratio([1.0, 1.0]) == RATIO  # too few frames to tell a spread
 
 
+def test_frames_are_judged_against_their_own_coded_type():
+    """An encoder quantises B-frames harder: sharp B-frames keep less detail than sharp P-frames
+    (here 0.55 of it, under any shot's line). Each frame is judged against frames of its own type."""
+    kinds = [1] + [2, 3, 3, 3] * 10  # I, then P B B B
+    truth = [False] * 9 + [True] * 4 + [False] * 14 + [True] * 4 + [False] * 10
+    scores = [(30.0 if t else 100.0) * (0.55 if k == 3 else 1.0) for k, t in zip(kinds, truth)]
+    feats = _features(scores)
+    for f, k in zip(feats, kinds):
+        f.ptype = k
+    assert label_scores(feats).blurred == truth
+    assert label_scores(_features(scores)).blurred != truth  # types unknown: sharp B-frames look blurred
+
+
 def test_noise_floor_is_taken_off():
     """Noise adds the same variance to every frame: without taking it off, blurred frames of a
     noisy shot keep most of their score (over 0.8 of the sharp frames' here, above any shot's

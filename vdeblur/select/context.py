@@ -32,7 +32,17 @@ window across a scene cut compares a flat shot with a detailed one. With the who
   ``RADIUS`` in the same shot, each weighted by exp(-distance / ``TAU``), so the content nearest
   in time counts most); its relative score is the geometric mean over the two scales of the
   least ratio, and it is blurred under the shot's line, unless the shot is flat (its Laplacian
-  level, noise floor off, is at most ``FLAT_SHOT``: nothing to deblur).
+  level, noise floor off, is at most ``FLAT_SHOT``: nothing to deblur). So a soft, low-contrast
+  or noisy shot is judged against its own sharp frames, not against a detailed one, a clip that
+  opens blurred against the sharp frames that come later, and mild blur by the direction it
+  took away.
+* **Coded type.** An encoder quantises its frame types differently: the sharp B-frames of an
+  H.264 clip keep less fine detail than its P-frames (0.85-0.89 of the P-frames' level on a
+  low-contrast test clip, the lowest 0.59), so beside the P-frames they looked blurred. A frame
+  is compared with the frames of its own coded type (``frame_type``: I, P or B, from the
+  decoder) near it, where there are at least ``SAME_TYPE`` of them; an I-frame, usually alone in
+  its shot, with all frames. Scaling each type's detail by its share instead (tried first)
+  called sharp frames of synth_clip's moving scenes blurred.
 * **The shot's line** (``shot_ratio``) is ``RATIO``, raised up to ``RATIO_HI`` where the shot's
   sharp frames agree closely: ``SPREAD`` robust standard deviations of their log relative detail
   under their median. Its sharp frames are the upper of the two groups that split its frames
@@ -40,31 +50,29 @@ window across a scene cut compares a flat shot with a detailed one. With the who
   a quarter of the detail, where the sharp frames of a steady shot vary by a few per cent: a
   fixed 0.65 missed it. Where the sharp frames' detail varies (content moving in and out), the
   line stays at ``RATIO``; a blurred group that is part of the split keeps the spread honest
-  (the frames above a fixed 0.75 had looked tight beside a sharp group at 0.6-0.8). So a soft, low-contrast or
-  noisy shot is judged against its own sharp frames, not against a detailed one, a clip that
-  opens blurred against the sharp frames that come later, and mild blur by the direction it
-  took away.
-  The defaults were chosen on the hard clips of tests/selector_media.py (scikit-image photos) and
-  synth_clip (12 seeds x 30/50/70 % blurred): every clip >= 0.95, synth_clip 1.000 (benchmarks/
-  select_accuracy.py measures held-out photographs too). The per-frame noise floor was chosen on
-  the same clips made from the validation photographs and four pairs of training ones (64 clips,
-  never the test photographs): accuracy 0.966 -> 0.973, false positives 29 -> 12 (the noise clips:
-  19 -> 3); synth_clip still 1.000. The thumbnails' cuts, ``PERCENTILE`` 95 (was 100: one
-  outlier frame, such as an I-frame far sharper than the frames an encoder predicts from it,
-  set the level), ``RATIO`` 0.65 (was 0.6) and ``FLAT_SHOT`` 1 (was 2: a soft, low-contrast
-  shot's blurred frames were all left sharp) were chosen with benchmarks/select_dev.py on 168
-  clips from 19 validation and 24 training photographs, 128 from 33 more photographs of the test
-  split (the 9 whose clips README reports stay held out) and synth_clip: clips under 95 %
-  16 -> 11 and 16 -> 14, accuracy 0.983 -> 0.988 and 0.976 -> 0.979, false positives 53 -> 26
-  and 38 -> 20; synth_clip 0.999 -> 0.998 (one clip at 0.938). A higher ``RATIO`` or levelling
-  each frame type's detail (I, P, B) found more of the mild blur but called sharp frames of
-  synth_clip's moving scenes blurred; weighting the finer scale more did not help. The shot's line
-  (``SPREAD`` 8, ``RATIO_HI`` 0.8, ``SHARP_REF`` 0.5) was chosen on the same clips, with no false
-  positive on their all-sharp clips as a condition: clips under 95 % 11 -> 10 (development) and
-  14 -> 14 (the 33 photographs), false negatives 71 -> 64 and 112 -> 110, false positives 26 -> 26
-  and 20 -> 20; synth_clip unchanged (0.998). ``SPREAD`` 6 found more (9 and 13 clips under
-  95 %) but called 3 frames of the all-sharp clips blurred; a split by Otsu's criterion alone,
-  clamped to 0.65-0.9, did worse (10 and 14 clips, more false positives).
+  (the frames above a fixed 0.75 had looked tight beside a sharp group at 0.6-0.8).
+
+The defaults were chosen on the hard clips of tests/selector_media.py (scikit-image photos) and
+synth_clip (12 seeds x 30/50/70 % blurred): every clip >= 0.95, synth_clip 1.000 (benchmarks/
+select_accuracy.py measures held-out photographs too). The per-frame noise floor was chosen on
+the same clips made from the validation photographs and four pairs of training ones (64 clips,
+never the test photographs): accuracy 0.966 -> 0.973, false positives 29 -> 12 (the noise clips:
+19 -> 3); synth_clip still 1.000. The thumbnails' cuts, ``PERCENTILE`` 95 (was 100: one outlier
+frame, such as an I-frame far sharper than the frames an encoder predicts from it, set the
+level), ``RATIO`` 0.65 (was 0.6) and ``FLAT_SHOT`` 1 (was 2: a soft, low-contrast shot's blurred
+frames were all left sharp) were chosen with benchmarks/select_dev.py on 168 clips from 19
+validation and 24 training photographs, 128 from 33 more photographs of the test split (the 9
+whose clips README reports stay held out) and synth_clip: clips under 95 % 16 -> 11 and
+16 -> 14, accuracy 0.983 -> 0.988 and 0.976 -> 0.979, false positives 53 -> 26 and 38 -> 20;
+synth_clip 0.999 -> 0.998 (one clip at 0.938). Weighting the finer scale more did not help.
+The shot's line (``SPREAD`` 8, ``RATIO_HI`` 0.8, ``SHARP_REF`` 0.5) was chosen on the same
+clips with no false positive on their all-sharp clips as a condition: clips under 95 % 11 -> 10
+(development) and 14 -> 14 (the 33 photographs); ``SPREAD`` 6 found more mild blur but called
+frames of the all-sharp clips blurred, and a line from Otsu's split alone, clamped to 0.65-0.9,
+did worse. The coded type and ``RATIO`` 0.6 (the line's settings swept again with it) then, on
+the same clips encoded again: clips under 95 % 11 -> 7 and 14 -> 11, false positives 31 -> 12
+and 22 -> 6, false negatives 64 -> 72 and 113 -> 114; synth_clip unchanged (one clip at 0.938),
+no false positive on the all-sharp clips.
 
 ``label_scores`` is the rule on saved features; ``ContextSelector`` replays its labels through
 the streaming selector interface (lookahead 0), so the restore pass uses the pre-pass's scores
@@ -88,10 +96,13 @@ from vdeblur.select.laplacian import (
 CUT, CUT_FACTOR, THUMB_WEIGHT = 0.3, 4.0, 0.6
 #: the relative rule: blurred when the detail is under RATIO x the sharp level near it: the PERCENTILE
 #: of the shot's frames within RADIUS, each weighted by exp(-distance / TAU)
-RATIO, RADIUS, PERCENTILE, TAU = 0.65, 60, 95.0, 40.0
+RATIO, RADIUS, PERCENTILE, TAU = 0.6, 60, 95.0, 40.0
 #: a shot whose sharp frames agree closely raises its ratio (up to RATIO_HI): the line is SPREAD
 #: robust standard deviations (of log relative detail) under the centre of its frames above SHARP_REF
 SPREAD, RATIO_HI, SHARP_REF = 8.0, 0.8, 0.5
+#: a frame's sharp level is that of the frames of its own coded type (I, P, B) near it, where at
+#: least SAME_TYPE of them are within RADIUS in the shot
+SAME_TYPE = 6
 #: a shot whose Laplacian level (noise floor off) is at most FLAT_SHOT is flat: nothing is blurred
 FLAT_SHOT = 1.0
 BINS = HIST_BINS
@@ -117,6 +128,7 @@ class Features:
     hist: np.ndarray  # BINS normalised luma histogram (float32)
     dirs: tuple[float, ...] = (0.0,) * 8  # directional detail at the analysis scale and half of it
     thumb: np.ndarray | None = None  # laplacian.luma_thumb (None: flat, or not measured)
+    ptype: int = 0  # coded picture type: 1 I, 2 P, 3 B, 0 not known (frame_type)
 
     @property
     def signature(self) -> tuple:
@@ -261,16 +273,19 @@ def label_scores(feats: list[Features], **kw) -> Labels:
     as ``label_columns``."""
     d = [0.0] + [content_change(feats[i - 1].signature, feats[i].signature) for i in range(1, len(feats))]
     return label_columns(np.array([f.score for f in feats], np.float64), np.array([f.noise for f in feats]),
-                         np.array([f.dirs for f in feats], np.float64).reshape(len(feats), 8), d, **kw)
+                         np.array([f.dirs for f in feats], np.float64).reshape(len(feats), 8), d,
+                         types=np.array([f.ptype for f in feats], np.int8), **kw)
 
 
 def label_columns(scores: np.ndarray, noise_sigma: np.ndarray, dirs: np.ndarray, changes: list[float] | np.ndarray,
                   *, ratio: float = RATIO, radius: int = RADIUS, percentile: float = PERCENTILE,
                   threshold: float | None = None, tau: float = TAU, flat: float = FLAT_SHOT,
-                  spread: float = SPREAD, ratio_hi: float = RATIO_HI, sharp_ref: float = SHARP_REF) -> Labels:
+                  spread: float = SPREAD, ratio_hi: float = RATIO_HI, sharp_ref: float = SHARP_REF,
+                  types: np.ndarray | None = None, same_type: int = SAME_TYPE) -> Labels:
     """The rule on the pre-pass's columns: blur_score, noise sigma, the 8 directional details and
-    the content change from the frame before, per frame. ``threshold``: a fixed blur_score
-    threshold instead of the relative rule (shots are still found and reported)."""
+    the content change from the frame before, per frame, and each frame's coded type
+    (``frame_type``; None or 0: not known). ``threshold``: a fixed blur_score threshold instead of
+    the relative rule (shots are still found and reported)."""
     n = len(scores)
     if n == 0:  # nothing decoded: the restore pass says so
         return Labels([], [], [], [])
@@ -289,10 +304,15 @@ def label_columns(scores: np.ndarray, noise_sigma: np.ndarray, dirs: np.ndarray,
         d = np.maximum(dirs[a:b] - _GAINS * noise_sigma[a:b, None] ** 2, 0.0)
         lap = scores[a:b] - min(_LAP_NOISE * sigma * sigma, float(scores[a:b].min()))
         shot_level = float(np.percentile(lap, 90))
+        kind = np.zeros(b - a, np.int8) if types is None else np.asarray(types[a:b], np.int8)
         for i in range(a, b):
-            lo, hi = max(a, i - radius) - a, min(b, i + radius + 1) - a
-            w = np.exp(-np.abs(np.arange(lo, hi) + a - i) / tau)[:, None]  # nearer frames count more
-            r = d[i - a] / np.maximum(np.percentile(d[lo:hi] * w, percentile, axis=0), 1e-9)
+            near = np.arange(max(a, i - radius) - a, min(b, i + radius + 1) - a)
+            if kind[i - a]:  # judged against the frames of its own coded type, where there are enough
+                same = near[kind[near] == kind[i - a]]
+                if len(same) >= same_type:
+                    near = same
+            w = np.exp(-np.abs(near + a - i) / tau)[:, None]  # nearer frames count more
+            r = d[i - a] / np.maximum(np.percentile(d[near] * w, percentile, axis=0), 1e-9)
             rel[i] = float(np.sqrt(max(r[:4].min(), 0.0) * max(r[4:].min(), 0.0)))
         line = shot_ratio(rel[a:b], ratio, spread=spread, ratio_hi=ratio_hi, sharp_ref=sharp_ref)
         if threshold is not None:
@@ -343,8 +363,8 @@ def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_dep
     ``frame_hook(frame)`` sees each decoded frame (classify's timestamps, the fsm's scores)."""
     from vdeblur.io.reader import Frame, VideoReader
 
-    # columns of 4- and 8-byte numbers (12 a frame, 48 bytes): a 2-hour 60 fps video's take 21 MB
-    scores, sigmas, dirs, changes = array("d"), array("f"), array("f"), array("f")
+    # columns of 1-, 4- and 8-byte numbers (13 a frame, 49 bytes): a 2-hour 60 fps video's take 21 MB
+    scores, sigmas, dirs, changes, types = array("d"), array("f"), array("f"), array("f"), array("b")
     prev = None
     with VideoReader(path, copy_streams=False) as reader:
         reader.high_depth = high_depth
@@ -355,13 +375,15 @@ def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_dep
                 sigmas.append(f.noise)
                 dirs.extend(f.dirs)
                 changes.append(0.0 if prev is None else content_change(prev, f.signature))
+                types.append(frame_type(item))
                 prev = f.signature
                 if frame_hook is not None:
                     frame_hook(item)
         lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
     labels = label_columns(np.frombuffer(scores, np.float64), np.frombuffer(sigmas, np.float32),
                            np.frombuffer(dirs, np.float32).reshape(len(scores), 8),
-                           np.frombuffer(changes, np.float32), threshold=threshold)
+                           np.frombuffer(changes, np.float32), threshold=threshold,
+                           types=np.frombuffer(types, np.int8))
     labels.lost, labels.damaged = lost, damaged
     return labels
 

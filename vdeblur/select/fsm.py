@@ -181,16 +181,17 @@ def load_fsm(weights: str | None, device: Any, every: int, threshold: float | No
 #: use, synth_clip; fewest clips under 95 %, then accuracy): fsm-small of weights.toml, margin
 #: 0.4, LAP_WEIGHT 5 and the logits' median gave clips under 95 % 13 and 13, accuracy 0.988 and
 #: 0.978, synth_clip 0.999 (the rule before, margin 0.25, LAP_WEIGHT 2, the 25th percentile, with
-#: the Laplacian rule before: 16 and 16, 0.986 and 0.975, synth_clip 0.994). With each shot's own
-#: line (context.shot_ratio) the same settings give 12 and 13, synth_clip 0.999, and no false
-#: positive on the all-sharp clips (margin 0.25 with LAP_WEIGHT 5 or 8 gave 10-11 and 13-14 clips
-#: under 95 %, but a synth_clip clip at 0.94). On a file the Laplacian rule's relative detail
+#: the Laplacian rule before: 16 and 16, 0.986 and 0.975, synth_clip 0.994). With the Laplacian
+#: rule's coded types and each shot's own line (context.py), swept again on the same clips encoded
+#: again (no false positive on their all-sharp clips as a condition): margin 0, LAP_WEIGHT 8 and
+#: the logits' median give 8 and 12 clips under 95 %, accuracy 0.991 and 0.981, synth_clip 0.998,
+#: where margin 0.4 and LAP_WEIGHT 5 gave 9 and 14. On a file the Laplacian rule's relative detail
 #: weighs most; the fsm's logit moves the frames near the line. FLOOR and SURE are off: neither
 #: helped.
-MARGIN, FLOOR, SURE, LOW_PERCENTILE = 0.4, -math.inf, math.inf, 50.0
+MARGIN, FLOOR, SURE, LOW_PERCENTILE = 0.0, -math.inf, math.inf, 50.0
 #: weight of the Laplacian pre-pass's relative detail, log(relative / the shot's line), taken off
 #: the fsm's logit difference (0: the fsm alone)
-LAP_WEIGHT = 5.0
+LAP_WEIGHT = 8.0
 
 
 def label_fsm(logits: np.ndarray, context: Any, *, margin: float = MARGIN, floor: float = FLOOR,
