@@ -210,3 +210,28 @@ def test_segmented_piece_resumes(gop, cli, tmp_path, monkeypatch):
         assert np.array_equal(x, y)
     r = cli(*args[:-1], "20", "--resume", "--force")  # OUT is done: a new piece starts over
     assert r.exit_code == 0 and "nothing to resume" in r.stderr and len(read_video(out)["frames"]) == 20
+
+
+@pytest.mark.parametrize("segment", ["0", "0.4"])  # one pass, and segments
+def test_piece_is_labelled_with_the_whole_piece_in_view(cli, tmp_path, segment):
+    """A piece is labelled as a file is (select/context.py), with only the piece in view: a piece
+    that opens with a long blurred run is judged against its sharp frames that come later, which
+    the streaming rule had not seen yet; one pass and segments agree."""
+    from selector_media import make_clip, write_clip
+    from vdeblur.jobs.options import RunOptions
+    from vdeblur.jobs.span import piece_of
+    from vdeblur.select.context import scan
+
+    c = make_clip("starts_blurred", n=48, size=(160, 120), seed=0)
+    path = tmp_path / "in.mp4"
+    write_clip(path, c)
+    start, n = 4 / 30, 30  # frames 4..33: 17 blurred, then 13 sharp
+    r = cli("run", path, "-o", tmp_path / "o.mp4", "-m", "identity", "--start", f"{start:.6f}", "--frames", n,
+            "--segment", segment, "--json")
+    assert r.exit_code == 0, r.output
+    rows, summary = json_rows(r)
+    got = [x["blurred"] for x in rows]
+    truth = c.blurred[4:4 + n]
+    assert len(got) == n and summary["frames"] == n
+    assert got == scan(str(path), items=piece_of(RunOptions(start=start, frames=n))).blurred
+    assert np.mean(np.array(got) == np.array(truth)) >= 0.95

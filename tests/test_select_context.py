@@ -272,7 +272,8 @@ def test_report_draws_shots(cli, tmp_path, monkeypatch):
 
 
 def test_whole_file_context_only_for_whole_files(tmp_path):
-    """Pipes, pieces, saved labels and streaming-only selectors keep the streaming selector."""
+    """Pipes, saved labels and streaming-only selectors keep the streaming selector; a piece of a
+    file (--start, --frames) is labelled with the piece in view (test_run_piece.py)."""
     from vdeblur.jobs.options import RunOptions, whole_file_context
 
     f = tmp_path / "in.mp4"
@@ -280,8 +281,8 @@ def test_whole_file_context_only_for_whole_files(tmp_path):
     assert whole_file_context(RunOptions(), str(f))
     assert not whole_file_context(RunOptions(io="ffmpeg"), "-")
     assert not whole_file_context(RunOptions(io="ffmpeg"), str(f))
-    assert not whole_file_context(RunOptions(frames=10), str(f))
-    assert not whole_file_context(RunOptions(start=1.0), str(f))
+    assert whole_file_context(RunOptions(frames=10), str(f))
+    assert whole_file_context(RunOptions(start=1.0), str(f))
     assert not whole_file_context(RunOptions(labels="l.jsonl"), str(f))
     assert whole_file_context(RunOptions(select="fsm"), str(f))  # fsm: its per-shot rule (select/fsm.py)
     assert not whole_file_context(RunOptions(select="none"), str(f))

@@ -49,6 +49,7 @@ class RunOptions:
     start: float | None = None  # seconds: restore from the first frame at or after it (--start)
     frames: int | None = None  # restore this many frames only (--frames)
     labels: str | None = None  # --labels FILE: saved labels (classify --json/--csv) instead of the selector
+    labels_piece: bool = False  # the labels number the piece's frames (a piece's own pre-pass), not the video's
 
 
 #: default segment length, seconds of video (a segment ends at the first keyframe after it)
@@ -127,7 +128,7 @@ def check_options(o: RunOptions) -> Any:
         raise UsageError(f"bad --frames {o.frames}: expected 1 or more")
     if is_piece(o) and o.io != "pyav":
         raise UsageError("--start and --frames need --io pyav")
-    if o.labels and is_piece(o):
+    if o.labels and is_piece(o) and not o.labels_piece:
         raise UsageError("--labels labels the whole video; it does not combine with --start or --frames")
     return spec
 
@@ -140,13 +141,12 @@ def check_file(o: RunOptions, inp: str, out: str) -> None:
 
 
 def whole_file_context(o: RunOptions, inp: str) -> bool:
-    """Whether the frames are labelled with the whole file in view (select/context.py): the input
-    is a file read by PyAV, the selector has a whole-file rule, and the whole video is restored
-    (no --labels, --start or --frames); otherwise the selector streams, as for a pipe."""
+    """Whether the frames are labelled with the whole file, or the whole piece (--start,
+    --frames), in view (select/context.py): the input is a file read by PyAV, the selector has a
+    whole-file rule and no --labels are given; otherwise the selector streams, as for a pipe."""
     from vdeblur.select.context import has_context
 
-    return (o.io == "pyav" and inp != "-" and os.path.isfile(inp) and not o.labels and not is_piece(o)
-            and has_context(o.select))
+    return o.io == "pyav" and inp != "-" and os.path.isfile(inp) and not o.labels and has_context(o.select)
 
 
 def is_piece(o: RunOptions) -> bool:

@@ -22,10 +22,10 @@ from vdeblur.engine.pipeline import FrameResult, Summary, SummaryAccumulator
 from vdeblur.errors import InputError, UsageError, VdeblurError
 from vdeblur.jobs.build import build
 from vdeblur.jobs.options import (
-    JobOptions, RunOptions, check_damage, check_file, check_output_format, whole_file_context,
+    JobOptions, RunOptions, check_damage, check_file, check_output_format, is_piece, whole_file_context,
 )
 from vdeblur.jobs.segments import Plan, join_parts, plan_segments
-from vdeblur.jobs.span import Span, context_frames, restore_span, run_segment
+from vdeblur.jobs.span import Span, context_frames, piece_of, restore_span, run_segment
 from vdeblur.jobs.events import FileResult, Sink
 from vdeblur.jobs.state import Parts, fingerprint
 
@@ -87,7 +87,7 @@ class Job:
             from vdeblur.select.context import prepass
 
             labels = prepass(self.inp, threshold=o.threshold, every=o.select_every, select=o.select,
-                             weights=o.select_weights)
+                             weights=o.select_weights, items=piece_of(o))
         self.parts.start(fp, plan, labels)
         self.plan_ = plan
 
@@ -119,8 +119,8 @@ class Job:
         if self.plan_ is None:
             return
         opts = self.opts
-        if self.parts.labels is not None:  # each segment replays the whole file's labels
-            opts = replace(opts, labels=self.parts.labels)
+        if self.parts.labels is not None:  # each segment replays the whole file's (or piece's) labels
+            opts = replace(opts, labels=self.parts.labels, labels_piece=is_piece(opts))
         for seg in self.plan_.segments:
             if not self.parts.done(seg):
                 self._handles[seg.number] = executor.submit(

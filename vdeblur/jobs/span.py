@@ -82,8 +82,10 @@ def restore_span(
         from vdeblur.select.labels import labels_selector
 
         selector = labels_selector(o.labels)
-        if seg is not None:  # saved labels number the whole video's frames; a segment numbers its own from 0
-            selector.offset, selector.check_count = seg.first - seg.warm, False
+        if seg is not None:  # saved labels number the whole video's frames (a piece's pre-pass: the
+            # piece's); a segment numbers its own from 0
+            selector.offset = seg.first - seg.warm - (seg.base if o.labels_piece else 0)
+            selector.check_count = False
     else:
         selector = built.selector()
     reader = _open_reader(inp, o, copy_streams=seg is None)
@@ -98,7 +100,8 @@ def restore_span(
             from vdeblur.select.context import ContextSelector, prepass
 
             selector = ContextSelector(prepass(inp, threshold=o.threshold, every=o.select_every, select=o.select,
-                                               weights=o.select_weights), o.select_every)
+                                               weights=o.select_weights, items=piece_of(o)),
+                                       o.select_every)
         ref_iter = metrics = None
         if reference is not None:
             ref_reader = open_reference(reference, info, reader.high_depth)
@@ -211,6 +214,16 @@ class _Frames:
                 write_frame(frame, out)
 
         return write
+
+
+def piece_of(o: RunOptions) -> Any:
+    """For the pre-pass (select/context.py ``scan``): a function of an open reader giving the
+    items of the piece --start/--frames restore (``piece_items``), or None for the whole video."""
+    if not is_piece(o):
+        return None
+    from vdeblur.jobs.segments import piece_items
+
+    return lambda reader: piece_items(reader, o.start, o.frames)
 
 
 def _whole(reader: Any, o: RunOptions, info: Any) -> _Frames:

@@ -357,10 +357,13 @@ def has_context(select: str) -> bool:
     return select.strip().lower() in ("laplacian", "fsm")
 
 
-def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_depth: bool = False) -> Labels:
+def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_depth: bool = False,
+         items=None) -> Labels:
     """Decode ``path`` once (no restoring, no RGB conversion unless ``frame_hook`` asks for it:
     the Y plane) and label every frame by the whole-file rule; ``lost`` and ``damaged`` set.
-    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps, the fsm's scores)."""
+    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps, the fsm's scores).
+    ``items(reader)``: the items to label, of the open reader (a piece: ``jobs.span.piece_of``),
+    their frames numbered from 0, instead of them all; ``lost`` then counts decoding errors only."""
     from vdeblur.io.reader import Frame, VideoReader
 
     # columns of 1-, 4- and 8-byte numbers (13 a frame, 49 bytes): a 2-hour 60 fps video's take 21 MB
@@ -368,7 +371,7 @@ def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_dep
     prev = None
     with VideoReader(path, copy_streams=False) as reader:
         reader.high_depth = high_depth
-        for item in reader.items():
+        for item in reader.items() if items is None else items(reader):
             if isinstance(item, Frame):
                 f = frame_features(item.luma())
                 scores.append(f.score)
@@ -379,7 +382,11 @@ def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_dep
                 prev = f.signature
                 if frame_hook is not None:
                     frame_hook(item)
-        lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
+        if items is not None:  # the stream's length says nothing of a piece's
+            lost = reader.stats.decode_errors
+            damaged = bool(lost or reader.stats.demux_error)
+        else:
+            lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
     labels = label_columns(np.frombuffer(scores, np.float64), np.frombuffer(sigmas, np.float32),
                            np.frombuffer(dirs, np.float32).reshape(len(scores), 8),
                            np.frombuffer(changes, np.float32), threshold=threshold,
@@ -402,14 +409,16 @@ def spread_every(labels: Labels, every: int) -> Labels:
 
 
 def prepass(path: str, *, threshold: float | None = None, every: int = 1, frame_hook=None,
-            high_depth: bool = False, select: str = "laplacian", weights: str | None = None) -> Labels:
+            high_depth: bool = False, select: str = "laplacian", weights: str | None = None,
+            items=None) -> Labels:
     """Decode ``path`` once (:func:`scan`) and label every frame with the whole clip in view;
     ``every=K``: :func:`spread_every`. ``frame_hook(frame)`` sees each decoded frame (classify's
     timestamps). ``select="fsm"``: the fsm's whole-file rule (select/fsm.py ``prepass_fsm``,
-    ``weights`` its file)."""
+    ``weights`` its file). ``items``: a piece only, as :func:`scan`."""
     if select.strip().lower() == "fsm":
         from vdeblur.select.fsm import prepass_fsm
 
         return prepass_fsm(path, threshold=threshold, every=every, frame_hook=frame_hook,
-                           high_depth=high_depth, weights=weights)
-    return spread_every(scan(path, threshold=threshold, frame_hook=frame_hook, high_depth=high_depth), every)
+                           high_depth=high_depth, weights=weights, items=items)
+    return spread_every(scan(path, threshold=threshold, frame_hook=frame_hook, high_depth=high_depth,
+                             items=items), every)

@@ -226,8 +226,10 @@ def label_fsm(logits: np.ndarray, context: Any, *, margin: float = MARGIN, floor
     return Labels(blurred.tolist(), probs, list(context.shots), list(context.relative))
 
 
-def fsm_columns(path: str, selector: FSMSelector, *, frame_hook=None, high_depth: bool = False) -> tuple:
-    """One decode pass of ``path``: (fsm logits, the Laplacian pre-pass's ``context.Labels``)."""
+def fsm_columns(path: str, selector: FSMSelector, *, frame_hook=None, high_depth: bool = False,
+                items=None) -> tuple:
+    """One decode pass of ``path`` (or of a piece: ``context.scan``): (fsm logits, the
+    Laplacian pre-pass's ``context.Labels``)."""
     from array import array
 
     from vdeblur.select.context import scan
@@ -239,20 +241,20 @@ def fsm_columns(path: str, selector: FSMSelector, *, frame_hook=None, high_depth
         if frame_hook is not None:
             frame_hook(item)
 
-    ctx = scan(path, frame_hook=score, high_depth=high_depth)
+    ctx = scan(path, frame_hook=score, high_depth=high_depth, items=items)
     return np.frombuffer(logits, np.float64).copy(), ctx
 
 
 def prepass_fsm(path: str, *, threshold: float | None = None, every: int = 1, frame_hook=None,
                 high_depth: bool = False, weights: str | None = None, variant: str = "small",
-                device: Any = "cpu") -> Any:
+                device: Any = "cpu", items=None) -> Any:
     """``context.prepass`` for ``--select fsm``: every frame scored (fsm logit and the Laplacian
     features), then labelled shot by shot (:func:`label_fsm`); ``every=K``: each group of K takes
     its middle frame's label (Table 9's batch mode)."""
     from vdeblur.select.context import spread_every
 
     sel = load_fsm(weights, device, 1, None, variant)
-    z, ctx = fsm_columns(path, sel, frame_hook=frame_hook, high_depth=high_depth)
+    z, ctx = fsm_columns(path, sel, frame_hook=frame_hook, high_depth=high_depth, items=items)
     labels = label_fsm(z, ctx, threshold=threshold)
     labels.lost, labels.damaged = ctx.lost, ctx.damaged
     return spread_every(labels, every)
