@@ -1,7 +1,8 @@
 """Accuracy, precision and recall of the frame selectors on the hard clips (issue 14).
 
     python benchmarks/select_accuracy.py [--selectors laplacian,fsm] [--photos runs/photos/test]
-                                         [--frames 48] [--size 320x240] [--mode both] [--json]
+                                         [--frames 48] [--size 320x240] [--photo-side 700]
+                                         [--mode both] [--json]
 
 The clips are ``tests/selector_media.py``'s (a clip that starts blurred, one that ends blurred,
 cuts between a detailed and a flat shot, a low-contrast shot, mild 2-4 px blur, noise, H.264 at
@@ -47,7 +48,7 @@ def scores(truth: list[bool], got: list[bool]) -> tuple[float, float, float, int
     return acc, prec, rec, fp, fn
 
 
-def photo_sets(folder: str | None) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+def photo_sets(folder: str | None, side: int = 700) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:
     sets = [("skimage", default_photos())]
     if folder:
         names = sorted(f for f in os.listdir(folder) if f.lower().endswith((".jpg", ".jpeg", ".png")))
@@ -55,7 +56,7 @@ def photo_sets(folder: str | None) -> list[tuple[str, tuple[np.ndarray, np.ndarr
         for n in names:
             im = cv2.imread(os.path.join(folder, n), cv2.IMREAD_COLOR)
             if im is not None:
-                s = 700 / max(im.shape[:2])
+                s = side / max(im.shape[:2])
                 im = cv2.resize(im, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else im
                 imgs.append((n, cv2.cvtColor(im, cv2.COLOR_BGR2RGB)))
         for k in range(0, len(imgs) - 1, 2):
@@ -69,6 +70,7 @@ def main() -> None:
     ap.add_argument("--photos", default=None, help="folder of held-out photographs (runs/photos/test)")
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--size", default="320x240")
+    ap.add_argument("--photo-side", type=int, default=700, help="longest side the photographs are cut to first")
     ap.add_argument("--mode", default="both", choices=("stream", "file", "both"))
     ap.add_argument("--clips", default=",".join(CLIPS))
     ap.add_argument("--json", action="store_true")
@@ -80,7 +82,7 @@ def main() -> None:
     worst: dict[tuple[str, str], float] = {}
     print(f"{'photos':28s} {'clip':15s} {'selector':10s} {'mode':6s}  acc    prec   recall  FP  FN")
     with tempfile.TemporaryDirectory() as tmp:
-        for pname, photos in photo_sets(a.photos):
+        for pname, photos in photo_sets(a.photos, a.photo_side):
             for seed, name in enumerate(a.clips.split(",")):
                 clip = make_clip(name, n=a.frames, size=(w, h), seed=seed, photos=photos)
                 path = os.path.join(tmp, f"{name}.mp4")

@@ -58,7 +58,7 @@ def decode_columns(path: str, fsm) -> dict[str, np.ndarray]:
 
 
 def build(folders: list[str], frames: int, size: tuple[int, int], weights: str | None,
-          synth: bool = False) -> list[dict]:
+          synth: bool = False, photo_side: int = 700) -> list[dict]:
     from vdeblur.select.fsm import load_fsm
 
     fsm = load_fsm(weights, "cpu", 1, None)
@@ -78,7 +78,7 @@ def build(folders: list[str], frames: int, size: tuple[int, int], weights: str |
                     rows.append({"photos": f"synth seed {seed}", "clip": f"synth {frac:.0%}",
                                  "truth": np.array(c.labels), **decode_columns(path, fsm)})
         for folder in folders:
-            for pname, pair in photo_sets(folder)[1:]:  # not scikit-image's pair (the tests' own)
+            for pname, pair in photo_sets(folder, photo_side)[1:]:  # not scikit-image's pair (the tests' own)
                 for seed, name in enumerate(CLIPS):
                     clip = make_clip(name, n=frames, size=size, seed=seed, photos=pair)
                     path = os.path.join(tmp, f"{name}.mp4")
@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--synth", action="store_true", help="also vdeblur.data.synth_clip's clips (12 seeds x 3)")
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--size", default="320x240")
+    ap.add_argument("--photo-side", type=int, default=700, help="longest side the photographs are cut to first")
     ap.add_argument("--cache", required=True, help=".npz of the columns: written when absent, read when present")
     ap.add_argument("--set", action="append", default=[], help="NAME=VALUE (fsm.NAME for the fsm rule)")
     ap.add_argument("--sweep-fsm", action="store_true", help="rank settings of the fsm rule")
@@ -148,7 +149,7 @@ def main() -> None:
         rows = load(a.cache)
     else:
         w, h = (int(v) for v in a.size.split("x"))
-        rows = build(a.photos, a.frames, (w, h), a.weights, a.synth)
+        rows = build(a.photos, a.frames, (w, h), a.weights, a.synth, a.photo_side)
         save(a.cache, rows)
     lap_kw, fsm_kw = {}, {}
     for s in a.set:
