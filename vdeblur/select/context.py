@@ -97,8 +97,9 @@ CUT, CUT_FACTOR, THUMB_WEIGHT = 0.3, 4.0, 0.6
 #: the relative rule: blurred when the detail is under RATIO x the sharp level near it: the PERCENTILE
 #: of the shot's frames within RADIUS, each weighted by exp(-distance / TAU)
 RATIO, RADIUS, PERCENTILE, TAU = 0.6, 60, 95.0, 40.0
-#: a shot whose sharp frames agree closely raises its ratio (up to RATIO_HI): the line is SPREAD
-#: robust standard deviations (of log relative detail) under the centre of its frames above SHARP_REF
+#: a shot whose sharp frames agree closely raises its line (up to RATIO_HI): SPREAD robust standard
+#: deviations of log relative detail under the median of its sharp frames (the upper group of an
+#: Otsu split, above SHARP_REF): shot_ratio
 SPREAD, RATIO_HI, SHARP_REF = 8.0, 0.8, 0.5
 #: a frame's sharp level is that of the frames of its own coded type (I, P, B) near it, where at
 #: least SAME_TYPE of them are within RADIUS in the shot
