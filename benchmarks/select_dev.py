@@ -35,26 +35,14 @@ from selector_media import CLIPS, make_clip, write_clip  # noqa: E402
 
 
 def decode_columns(path: str, fsm) -> dict[str, np.ndarray]:
-    from vdeblur.io.reader import Frame, VideoReader
-    from vdeblur.select.context import content_change, frame_features
+    """The pre-pass's columns of ``path`` (``context.scan_columns``) and the fsm's logit of each
+    frame (0 without ``fsm``)."""
+    from vdeblur.select.context import scan_columns
 
-    from vdeblur.select.context import frame_type
-
-    cols: dict[str, list] = {"score": [], "noise": [], "dirs": [], "change": [], "logit": [], "ptype": []}
-    prev = None
-    with VideoReader(path, copy_streams=False) as reader:
-        for item in reader.items():
-            if not isinstance(item, Frame):
-                continue
-            f = frame_features(item.luma())
-            cols["score"].append(f.score)
-            cols["noise"].append(f.noise)
-            cols["dirs"].append(f.dirs)
-            cols["change"].append(0.0 if prev is None else content_change(prev, f.signature))
-            prev = f.signature
-            cols["logit"].append(fsm.logit(item.rgb()) if fsm is not None else 0.0)
-            cols["ptype"].append(frame_type(item))
-    return {k: np.asarray(v, np.float64) for k, v in cols.items()}
+    logits: list[float] = []
+    cols, _, _ = scan_columns(path, frame_hook=lambda item: logits.append(
+        fsm.logit(item.rgb()) if fsm is not None else 0.0))
+    return {**{k: np.asarray(v, np.float64) for k, v in cols.items()}, "logit": np.asarray(logits, np.float64)}
 
 
 def build(folders: list[str], frames: int, size: tuple[int, int], weights: str | None,

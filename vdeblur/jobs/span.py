@@ -227,13 +227,15 @@ def piece_of(o: RunOptions) -> Any:
 
 
 def _whole(reader: Any, o: RunOptions, info: Any) -> _Frames:
-    """Every frame and packet of the input, or of its piece (--start/--frames)."""
-    if not is_piece(o):
+    """Every frame and packet of the input, or of its piece (--start/--frames: :func:`piece_of`,
+    the items the pre-pass labels)."""
+    piece = piece_of(o)
+    if piece is None:
         return _Frames(reader.items())
-    from vdeblur.jobs.segments import piece_items, trim_chapters
+    from vdeblur.jobs.segments import trim_chapters
 
     info.chapters = trim_chapters(info.chapters, o.start, o.frames, info.rate)
-    return _Frames(piece_items(reader, o.start, o.frames))
+    return _Frames(piece(reader))
 
 
 def _segment(reader: Any, seg: Segment, o: RunOptions, info: Any, method: Any, selector: Any) -> _Frames:

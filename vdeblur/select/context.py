@@ -358,13 +358,14 @@ def has_context(select: str) -> bool:
     return select.strip().lower() in ("laplacian", "fsm")
 
 
-def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_depth: bool = False,
-         items=None) -> Labels:
+def scan_columns(path: str, *, frame_hook=None, high_depth: bool = False, items=None) -> tuple[dict, int, bool]:
     """Decode ``path`` once (no restoring, no RGB conversion unless ``frame_hook`` asks for it:
-    the Y plane) and label every frame by the whole-file rule; ``lost`` and ``damaged`` set.
-    ``frame_hook(frame)`` sees each decoded frame (classify's timestamps, the fsm's scores).
-    ``items(reader)``: the items to label, of the open reader (a piece: ``jobs.span.piece_of``),
-    their frames numbered from 0, instead of them all; ``lost`` then counts decoding errors only."""
+    the Y plane) and keep what the whole-file rule reads of each frame: ``({"score", "noise",
+    "dirs", "change", "ptype"}: columns, frames lost, damaged)`` (:func:`label_columns`'s
+    arguments). ``frame_hook(frame)`` sees each decoded frame (classify's timestamps, the fsm's
+    scores). ``items(reader)``: the items to score, of the open reader (a piece:
+    ``jobs.span.piece_of``), their frames numbered from 0, instead of them all; frames lost then
+    counts decoding errors only."""
     from vdeblur.io.reader import Frame, VideoReader
 
     # columns of 1-, 4- and 8-byte numbers (13 a frame, 49 bytes): a 2-hour 60 fps video's take 21 MB
@@ -388,10 +389,19 @@ def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_dep
             damaged = bool(lost or reader.stats.demux_error)
         else:
             lost, damaged = reader.stats.lost(reader.info), reader.stats.damaged(reader.info)
-    labels = label_columns(np.frombuffer(scores, np.float64), np.frombuffer(sigmas, np.float32),
-                           np.frombuffer(dirs, np.float32).reshape(len(scores), 8),
-                           np.frombuffer(changes, np.float32), threshold=threshold,
-                           types=np.frombuffer(types, np.int8))
+    cols = {"score": np.frombuffer(scores, np.float64), "noise": np.frombuffer(sigmas, np.float32),
+            "dirs": np.frombuffer(dirs, np.float32).reshape(len(scores), 8),
+            "change": np.frombuffer(changes, np.float32), "ptype": np.frombuffer(types, np.int8)}
+    return cols, lost, damaged
+
+
+def scan(path: str, *, threshold: float | None = None, frame_hook=None, high_depth: bool = False,
+         items=None) -> Labels:
+    """:func:`scan_columns`, then every frame labelled by the whole-file rule; ``lost`` and
+    ``damaged`` set."""
+    cols, lost, damaged = scan_columns(path, frame_hook=frame_hook, high_depth=high_depth, items=items)
+    labels = label_columns(cols["score"], cols["noise"], cols["dirs"], cols["change"], threshold=threshold,
+                           types=cols["ptype"])
     labels.lost, labels.damaged = lost, damaged
     return labels
 
