@@ -5,8 +5,9 @@ sensor noise and compression, which the photograph clips of select_accuracy.py o
                                      [--selectors laplacian,fsm] [--json]
 
 Each video's first ``--frames`` frames are decoded; runs of 3-8 frames (about 40 % of them,
-``selector_media._runs``) are blurred with a straight motion kernel of random direction, a
-length per run between 2 and 4 px (``mild``) or 5 and 12 px (``strong``) at the video's size;
+``selector_media._runs``) are blurred with a straight motion kernel of random direction
+(``motion_psf``), a length per run between 2 and 4 px (``mild``) or 5 and 12 px (``strong``) at
+the video's size;
 the clip is encoded with libx264 at ``--crf`` into a temporary folder and labelled by
 ``vdeblur classify``'s whole-file code. The frames the video holds are the sharp ones: whatever
 blur they have of their own counts as sharp. "blurred" is the positive class. Frames per clip,
@@ -29,19 +30,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from select_accuracy import labels_of, scores  # noqa: E402
+from media import write_video  # noqa: E402
 from selector_media import _runs  # noqa: E402
-
-
-def motion_kernel(length: float, angle: float) -> np.ndarray:
-    """A straight motion-blur kernel of ``length`` px at ``angle`` radians, drawn supersampled."""
-    ss = 8
-    size = int(np.ceil(length)) | 1
-    big = np.zeros((size * ss, size * ss), np.float32)
-    c = (size * ss - 1) / 2
-    dx, dy = np.cos(angle) * length * ss / 2, np.sin(angle) * length * ss / 2
-    cv2.line(big, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, thickness=ss)
-    k = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
-    return k / k.sum()
 
 
 def read_frames(path: str, n: int) -> tuple[list[np.ndarray], float]:
@@ -57,27 +47,24 @@ def read_frames(path: str, n: int) -> tuple[list[np.ndarray], float]:
 
 
 def make(frames: list[np.ndarray], seed: int, lengths: tuple[float, float]) -> tuple[list[np.ndarray], list[bool]]:
+    from vdeblur.methods.classical.psf import motion_psf
+
     rng = np.random.default_rng(seed)
     lab = _runs(len(frames), rng)
     out, k = [], None
     for i, (f, b) in enumerate(zip(frames, lab)):
         if b and (i == 0 or not lab[i - 1]):  # one kernel a run, as one shake
-            k = motion_kernel(rng.uniform(*lengths), rng.uniform(0, np.pi))
+            k = motion_psf(rng.uniform(*lengths), rng.uniform(0, 180)).numpy()
         out.append(cv2.filter2D(f, -1, k, borderType=cv2.BORDER_REFLECT) if b else f)
     return out, lab
 
 
 def encode(path: str, frames: list[np.ndarray], rate: float, crf: int) -> None:
+    """libx264 (yuv420p, veryfast) at ``crf``, as ``tests/media.write_video`` writes; odd sizes cropped."""
     h, w = frames[0].shape[:2]
-    with av.open(path, "w") as c:
-        s = c.add_stream("libx264", rate=round(rate))
-        s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        s.options = {"crf": str(crf), "preset": "veryfast"}
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: h - h % 2, : w - w % 2]), format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+    h, w = h - h % 2, w - w % 2
+    write_video(path, size=(w, h), fps=round(rate), frames=[np.ascontiguousarray(f[:h, :w]) for f in frames],
+                options={"crf": str(crf), "preset": "veryfast"})
 
 
 def main() -> None:
