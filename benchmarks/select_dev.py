@@ -7,11 +7,14 @@ them without decoding again (``--synth``: vdeblur.data.synth_clip's moving scene
     python benchmarks/select_dev.py --photos runs/photos2/val --cache runs/select_dev/val.npz
     python benchmarks/select_dev.py --cache runs/select_dev/val.npz --set ratio=0.55 --set fsm.margin=0.5
     python benchmarks/select_dev.py --cache runs/select_dev/val.npz --sweep-fsm
+    python benchmarks/select_dev.py --photos runs/photos2/val --photos runs/select_dev/train24 \
+        --size 640x360 --photo-side 960 --cache runs/select_dev/dev640.npz   # 24 training photographs
 
 Each clip is encoded as benchmarks/select_accuracy.py encodes it; its columns are what the
 pre-pass keeps per frame (blur score, noise sigma, the 8 directional details, the histogram
 change from the frame before) and the fsm's logit. ``--set NAME=VALUE`` passes a keyword to
-``label_columns`` (``ratio``, ``radius``, ``percentile``, ``tau``) or, prefixed ``fsm.``, to
+``label_columns`` (``ratio``, ``radius``, ``percentile``, ``tau``, ``spread``, ``ratio_hi``,
+``join_spread``, ``join_hi``) or, prefixed ``fsm.``, to
 ``label_fsm``. Prints the clips under 95 % and the overall figures per selector; ``--sweep-fsm``
 ranks settings of the fsm rule (``lap_weight``, ``margin``, ``percentile``) by the number of clips
 under 95 %, then overall accuracy.

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from selector_media import CLIPS, HardClip, make_clip, write_clip
-from vdeblur.select.context import _GAINS, RATIO, RATIO_HI, Features, find_cuts, label_scores, shot_ratio
+from vdeblur.select.context import (
+    _GAINS, JOIN_HI, RATIO, RATIO_HI, Features, find_cuts, join_runs, label_scores, shot_ratio,
+)
 
 SIZE, N = (320, 240), 48
 
@@ -138,6 +140,26 @@ def test_steady_shot_raises_its_line():
     assert shot_ratio([1.0, 1.0]) == RATIO  # too few frames to tell a spread
 
 
+def test_a_run_found_in_part_is_found_whole():
+    """Hysteresis: a mild-blur run whose first frames fall under the shot's line and whose last
+    ones only under its upper line is blurred whole; a lone sharp frame as low as those stays
+    sharp (it touches no blurred frame)."""
+    rng = np.random.default_rng(1)
+    rel = [rng.uniform(0.98, 1.02) for _ in range(40)]
+    rel[10:14] = [0.6, 0.62, 0.745, 0.75]  # a run: two frames under any line, two over it
+    rel[30] = 0.78  # alone
+    truth = [10 <= i < 14 for i in range(40)]
+    lab = label_scores(_features([100.0 * r for r in rel]))
+    shot = lab.shots[0]
+    assert shot.join <= JOIN_HI
+    r = lab.relative  # (relative to the sharp frames near each, weighted: not the numbers above)
+    assert max(r[10], r[11]) < shot.ratio < min(r[12], r[13], r[30]) <= max(r[12], r[13], r[30]) < shot.join
+    assert lab.blurred == truth
+    b = np.array([False, True, False, False, True, False])
+    join_runs(b, np.array([0.7, 0.5, 0.9, 0.7, 0.5, 0.7]), 0, 6, 0.8)
+    assert b.tolist() == [True, True, False, True, True, True]  # grows both ways, stops at 0.9
+
+
 def test_frames_are_judged_against_their_own_coded_type():
     """An encoder quantises B-frames harder: sharp B-frames keep less detail than sharp P-frames
     (here 0.55 of it, under any shot's line). Each frame is judged against frames of its own type."""
@@ -240,7 +262,7 @@ def test_classify_json_reports_shots(cli, tmp_path):
     assert [(s["first"], s["last"]) for s in shots] == [(0, 11), (12, 23)]
     for s in shots:
         assert len(s["thresholds"]) == 4 and all(t > 0 for t in s["thresholds"])
-        assert s["sharp_level"] > 0 and s["noise_sigma"] >= 0 and 0 < s["ratio"] < 1
+        assert s["sharp_level"] > 0 and s["noise_sigma"] >= 0 and 0 < s["ratio"] <= s["join"] < 1
     assert summary["blurred"] == 0
     assert [x["frame"] for x in lines[:-1]] == list(range(24))
 

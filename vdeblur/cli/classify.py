@@ -54,7 +54,7 @@ def classify_video(path: str, select: str = "laplacian", every: int = 1, thresho
             "blurred_fraction": (sum(lab.blurred) / n) if n else 0.0,
             "runs": [list(r) for r in blurred_runs(lab.blurred)],
             "shots": [{"first": s.first, "last": s.last, "sharp_level": s.level, "ratio": s.ratio,
-                       "thresholds": s.thresholds, "noise_sigma": s.noise_floor} for s in lab.shots],
+                       "join": s.join, "thresholds": s.thresholds, "noise_sigma": s.noise_floor} for s in lab.shots],
             "lost": lab.lost,
             "damaged": lab.damaged,
         }
@@ -102,7 +102,8 @@ def classify(
 
     With --select laplacian the file is scored first and labelled with the whole video in view,
     shot by shot; --json's summary lists the shots (first/last frame, sharp level, the shot's ratio
-    of detail under which a frame is blurred, per-direction thresholds, noise level) and --report
+    of detail under which a frame is blurred, the higher one under which a frame next to a blurred
+    one is blurred too, per-direction thresholds, noise level) and --report
     draws the cuts.
 
     The labels saved with --json (one JSON line per frame: `classify IN --json > labels.jsonl`) or
