@@ -12,6 +12,29 @@ import numpy as np
 GOP10 = {"preset": "ultrafast", "crf": "10", "g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"}
 
 
+#: x264's names of the CPU features below AVX-512, by the Linux /proc/cpuinfo flag that says the CPU has it
+_X264_ASM = (("mmxext", "MMX2"), ("sse", "SSE"), ("sse2", "SSE2"), ("pni", "SSE3"), ("ssse3", "SSSE3"),
+             ("sse4_1", "SSE4.1"), ("sse4_2", "SSE4.2"), ("avx", "AVX"), ("fma", "FMA3"), ("abm", "LZCNT"),
+             ("bmi1", "BMI1"), ("bmi2", "BMI2"), ("avx2", "AVX2"))
+
+
+def x264_asm() -> str | None:
+    """An ``x264-params`` value that keeps libx264 off its AVX-512 code, on a CPU that has
+    AVX-512 (None elsewhere, or where /proc/cpuinfo cannot be read). PyAV's libx264 with AVX-512
+    encoded the same frames differently from run to run (the same options, one thread; seen on an
+    AMD EPYC with AVX-512), so the benchmarks' clips, and their figures, changed between runs;
+    with the features up to AVX2 named, ten encodes were identical. Only features the CPU lists
+    are named: a feature it lacks would crash the encoder."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return None
+    if "avx512f" not in flags:
+        return None
+    return "asm=" + "\\,".join(name for flag, name in _X264_ASM if flag in flags)
+
+
 def pattern(i: int, h: int, w: int, depth: int = 8) -> np.ndarray:
     """A moving, textured RGB frame that differs from frame to frame."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -63,7 +86,10 @@ def write_video(
         tb = time_base or Fraction(1, fps * 100)
         s.time_base = tb
         s.codec_context.time_base = tb
-        s.options = options or {"preset": "ultrafast", "crf": "10"} if codec.startswith("libx26") else options or {}
+        opts = dict(options or ({"preset": "ultrafast", "crf": "10"} if codec.startswith("libx26") else {}))
+        if codec == "libx264" and "x264-params" not in opts and x264_asm():
+            opts["x264-params"] = x264_asm()  # the same clip encodes the same (x264_asm)
+        s.options = opts
         if rotation:
             s.set_display_rotation(rotation)
         if colorspace is not None:
