@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
 import av
@@ -18,6 +19,7 @@ _X264_ASM = (("mmxext", "MMX2"), ("sse", "SSE"), ("sse2", "SSE2"), ("pni", "SSE3
              ("bmi1", "BMI1"), ("bmi2", "BMI2"), ("avx2", "AVX2"))
 
 
+@lru_cache(maxsize=1)
 def x264_asm() -> str | None:
     """An ``x264-params`` value that keeps libx264 off its AVX-512 code, on a CPU that has
     AVX-512 (None elsewhere, or where /proc/cpuinfo cannot be read). PyAV's libx264 with AVX-512
@@ -87,7 +89,7 @@ def write_video(
         s.time_base = tb
         s.codec_context.time_base = tb
         opts = dict(options or ({"preset": "ultrafast", "crf": "10"} if codec.startswith("libx26") else {}))
-        if codec == "libx264" and "x264-params" not in opts and x264_asm():
+        if codec == "libx264" and "x264-params" not in opts and x264_asm() is not None:
             opts["x264-params"] = x264_asm()  # the same clip encodes the same (x264_asm)
         s.options = opts
         if rotation:
