@@ -17,8 +17,8 @@ blurred), is ``MARGIN`` above their level (``LOW_PERCENTILE`` of the logits with
 ``context.RADIUS``) and its own logit is above ``FLOOR``, or when the logit alone is above
 ``SURE`` (a shot blurred throughout). A flat shot is left sharp, as by the Laplacian rule, and
 runs grow as they do there (``context.join_runs``: a frame next to a blurred one under the
-shot's upper line is blurred too). The fsm is trained (train/loop.py ``train_fsm``, photos) to rank a view's blurred frame above its
-still one, which is what this rule uses.
+shot's upper line is blurred too). The fsm is trained (train/loop.py ``train_fsm``, photos) to
+rank a view's blurred frame above its still one, which is what this rule uses.
 """
 
 from __future__ import annotations
@@ -202,8 +202,9 @@ def label_fsm(logits: np.ndarray, context: Any, *, margin: float = MARGIN, floor
               lap_weight: float = LAP_WEIGHT, threshold: float | None = None, join: bool = True) -> Any:
     """Labels of a whole clip from its fsm logits and the Laplacian pre-pass's
     ``context.Labels`` (its shots; module docstring for the rule). ``threshold`` (a probability):
-    the absolute rule instead, ``logit > log(t / (1 - t))`` frame by frame. Returns a
-    ``context.Labels`` whose scores are the fsm's probabilities."""
+    the absolute rule instead, ``logit > log(t / (1 - t))`` frame by frame. ``join``: runs grow
+    by the Laplacian rule's hysteresis (``context.join_runs``, each shot's ``join`` line). Returns
+    a ``context.Labels`` whose scores are the fsm's probabilities."""
     from vdeblur.select.context import FLAT_SHOT, RADIUS, Labels, join_runs
 
     z = np.asarray(logits, np.float64)
