@@ -146,7 +146,7 @@ def test_a_run_found_in_part_is_found_whole():
     sharp (it touches no blurred frame)."""
     rng = np.random.default_rng(1)
     rel = [rng.uniform(0.98, 1.02) for _ in range(40)]
-    rel[10:14] = [0.6, 0.62, 0.745, 0.75]  # a run: two frames under any line, two over it
+    rel[10:14] = [0.6, 0.62, 0.745, 0.75]  # a run: two frames under the shot's line, two above it
     rel[30] = 0.78  # alone
     truth = [10 <= i < 14 for i in range(40)]
     lab = label_scores(_features([100.0 * r for r in rel]))
